@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make test   install, then run the test suite
+#   make demo   install, then run the whole recipe on the embedded mini-CPC1
+PYTHON ?= python3
+STAMP := .install-stamp
+APT_PACKAGES := espeak-ng flite sox
+DEMO_ROOT ?= demo_data
+
+.PHONY: install system-deps test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(MAKE) system-deps
+	$(PYTHON) -m pip install -r requirements.txt
+	touch $(STAMP)
+
+# Debian/Ubuntu packages for the offline TTS voices of the mini-CPC1 generator.
+system-deps:
+	@missing=""; for p in espeak-ng flite sox; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "ERROR: need the Debian/Ubuntu packages $(APT_PACKAGES) (no apt-get here): install them by hand" >&2; exit 1; fi; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null || \
+	    { echo "ERROR: apt-get could not install $(APT_PACKAGES)" >&2; exit 1; }; \
+	fi
+
+test: install
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest
+
+demo: install
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 bash demo/run_demo.sh $(DEMO_ROOT)
+
+bench: install
+	$(PYTHON) benchmarks/msbg_speed.py
+
+clean:
+	rm -rf $(STAMP) .pytest_cache

@@ -1,0 +1,98 @@
+"""The CPC1 open/closed track, resolved once into file names and paths.
+
+The closed track uses ``CPC1.train.json`` / ``HA_outputs/train`` and so on; the open track adds the
+suffix ``_indep`` to the response lists, the HA-output folders, the split lists and the ASR data
+folder (``../shared/docs/e032_recipe_notes.md`` §1.4). Unlike the original, result files carry the
+track too, so the two tracks can share one ``exp_folder``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+TrackName = Literal["closed", "open"]
+TRACK_SUFFIX: dict[str, str] = {"closed": "", "open": "_indep"}
+
+
+@dataclass(frozen=True)
+class TrackPaths:
+    """Every path of one track; build it with :func:`resolve_track`."""
+
+    track: str
+    suffix: str  # "" (closed) or "_indep" (open)
+    train_data: Path  # <root>/clarity_CPC1_data_train
+    test_data: Path  # <root>/clarity_CPC1_data_test
+    exp_folder: Path
+    test_labels_dir: Path
+
+    # --- inputs -------------------------------------------------------------------------------
+    def responses_json(self, split: Literal["train", "test"]) -> Path:
+        """``CPC1.<split><suffix>.json`` in that archive's metadata folder."""
+        data = self.train_data if split == "train" else self.test_data
+        return data / "metadata" / f"CPC1.{split}{self.suffix}.json"
+
+    def listeners_json(self, split: Literal["train", "test"]) -> Path:
+        """Train uses ``listeners.CPC1_train.json``; test uses ``listeners.CPC1_all.json``."""
+        if split == "train":
+            return self.train_data / "metadata" / "listeners.CPC1_train.json"
+        return self.test_data / "metadata" / "listeners.CPC1_all.json"
+
+    def ha_output_dir(self, split: Literal["train", "test"]) -> Path:
+        """Folder of the hearing-aid outputs ``<signal>.wav``."""
+        data = self.train_data if split == "train" else self.test_data
+        return data / "clarity_data" / "HA_outputs" / f"{split}{self.suffix}"
+
+    def scenes_dir(self, split: Literal["train", "test"]) -> Path:
+        """Folder of ``<scene>_target_anechoic.wav``."""
+        data = self.train_data if split == "train" else self.test_data
+        return data / "clarity_data" / "scenes"
+
+    def test_labels_json(self) -> Path:
+        """Test labels, kept apart from the data (``CPC1.test<suffix>.json``)."""
+        return self.test_labels_dir / f"CPC1.test{self.suffix}.json"
+
+    # --- outputs ------------------------------------------------------------------------------
+    def split_list(self, part: Literal["train", "dev"]) -> Path:
+        """``<exp>/data_split/scene_<part>_list<suffix>.json``."""
+        return self.exp_folder / "data_split" / f"scene_{part}_list{self.suffix}.json"
+
+    def msbg_dir(self, split: Literal["train", "test"]) -> Path:
+        """Where ``<signal>_HL-output.wav`` files go (under exp_folder, not the dataset)."""
+        return self.exp_folder / "msbg" / f"{split}{self.suffix}"
+
+    @property
+    def asr_data_dir(self) -> Path:
+        """``<exp>/cpc1_asr_data<suffix>``: 16 kHz mono files and the SpeechBrain CSVs."""
+        return self.exp_folder / f"cpc1_asr_data{self.suffix}"
+
+    def similarity_json(self, part: Literal["dev", "test"], rep: Literal["enc", "dec"]) -> Path:
+        """``<exp>/<part>_<rep>_similarity<suffix>.json`` (the original had no track suffix)."""
+        return self.exp_folder / f"{part}_{rep}_similarity{self.suffix}.json"
+
+    @property
+    def results_json(self) -> Path:
+        """``<exp>/results<suffix>.json``."""
+        return self.exp_folder / f"results{self.suffix}.json"
+
+
+def resolve_track(cfg) -> TrackPaths:
+    """Resolve ``cfg.cpc1_track`` and ``cfg.path`` into a :class:`TrackPaths`.
+
+    Raises
+    ------
+    ValueError
+        If ``cpc1_track`` is not ``closed`` or ``open``.
+    """
+    track = str(cfg.cpc1_track)
+    if track not in TRACK_SUFFIX:
+        raise ValueError(f"cpc1_track must be 'closed' or 'open', got {track!r}")
+    return TrackPaths(
+        track=track,
+        suffix=TRACK_SUFFIX[track],
+        train_data=Path(cfg.path.cpc1_train_data).expanduser().resolve(),
+        test_data=Path(cfg.path.cpc1_test_data).expanduser().resolve(),
+        exp_folder=Path(cfg.path.exp_folder).expanduser().resolve(),
+        test_labels_dir=Path(cfg.path.test_labels).expanduser().resolve(),
+    )
