@@ -1,0 +1,130 @@
+"""Stage 4 of E032: map the similarities of ``infer.py`` to intelligibility and score them.
+
+Fits the logistic mapping on the dev similarities, applies it to the test similarities, scores them
+against the test labels (RMSE, Std, NCC, KT; per signal, per listener and per system) for the
+encoder and the decoder separately, and writes under ``path.exp_folder``:
+
+* ``results<suffix>.json``: ``{"enc_results": {...}, "dec_results": {...}, "details": {...}}``;
+* ``results<suffix>.png``: the fitted curves and the test predictions vs labels;
+* ``submission/{dev,test}_{enc,dec}_predictions<suffix>.csv``: CPC1 submission CSVs.
+
+``<suffix>`` is empty for the closed track and ``_indep`` for the open one. Usage::
+
+    python evaluate.py path.root=/data/cpc1 [cpc1_track=open] [path.test_labels=/data/labels]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from e032 import evaluation as ev
+from e032.io import write_json_atomic
+from e032.tracks import TrackPaths, resolve_track
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """Dev and test pairs of both representations, and the test labels."""
+
+    dev: dict[str, ev.Paired]
+    test: dict[str, ev.Paired]
+    test_labels: ev.Labels
+
+
+def load_inputs(paths: TrackPaths) -> EvaluationInputs:
+    """Read the four similarity files and the labels, and pair them by signal ID.
+
+    Dev signals must be exactly the signals of the dev scenes when the split list of
+    ``prepare_data.py`` exists (otherwise they only need a label); test signals must be exactly
+    the signals of the test list.
+    """
+    files = {
+        (part, rep): paths.similarity_json(part, rep)
+        for part in ev.PARTS
+        for rep in ev.REPRESENTATIONS
+    }
+    ev.check_similarity_files(files)
+    dev_labels = ev.read_labels(paths.responses_json("train"))
+    test_labels = ev.read_labels(paths.test_labels_json())
+    dev_ids, dev_name = None, f"the dev scenes of {paths.split_list('dev')}"
+    if paths.split_list("dev").is_file():
+        dev_ids = ev.dev_signal_ids(dev_labels, ev.read_scene_list(paths.split_list("dev")))
+    else:
+        logger.warning(
+            "no dev split list at %s: dev signals are not checked for completeness",
+            paths.split_list("dev"),
+        )
+    dev, test = {}, {}
+    for rep in ev.REPRESENTATIONS:
+        dev_file, test_file = files["dev", rep], files["test", rep]
+        dev[rep] = ev.pair_with_labels(
+            ev.read_similarities(dev_file), dev_labels, dev_file, dev_ids, dev_name
+        )
+        test[rep] = ev.pair_with_labels(
+            ev.read_similarities(test_file),
+            test_labels,
+            test_file,
+            frozenset(test_labels.correctness),
+            "the test list",
+        )
+    return EvaluationInputs(dev=dev, test=test, test_labels=test_labels)
+
+
+def evaluate_track(inputs: EvaluationInputs) -> dict[str, ev.RepresentationResult]:
+    """Fit and score the encoder and the decoder separately."""
+    return {
+        rep: ev.evaluate_representation(rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels)
+        for rep in ev.REPRESENTATIONS
+    }
+
+
+def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]) -> dict[str, Any]:
+    """Write the results JSON, the submission CSVs and the plot; return the results document."""
+    sources = {
+        f"{part}_{rep}": paths.similarity_json(part, rep).name
+        for part in ev.PARTS
+        for rep in results
+    }
+    sources |= {
+        "dev_labels": paths.responses_json("train").name,
+        "test_labels": paths.test_labels_json().name,
+    }
+    document = ev.results_document(results, paths.track, sources)
+    write_json_atomic(paths.results_json, document)
+    for rep, r in results.items():
+        ev.write_submission_csv(
+            paths.submission_csv("dev", rep), r.dev.signal_ids, r.dev_prediction
+        )
+        ev.write_submission_csv(
+            paths.submission_csv("test", rep), r.test.signal_ids, r.test_prediction
+        )
+    ev.plot_results(results, paths.results_plot, f"E032, CPC1 {paths.track} track")
+    logger.info(
+        "wrote %s, %s and %s",
+        paths.results_json,
+        paths.results_plot,
+        paths.submission_csv("test", "enc").parent,
+    )
+    return document
+
+
+@hydra.main(version_base=None, config_path=".", config_name="config")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate one track: load, fit and score, write, and print the results table."""
+    paths = resolve_track(cfg)
+    results = evaluate_track(load_inputs(paths))
+    document = write_outputs(paths, results)
+    print(ev.format_results_table(results, paths.track))  # CLI summary
+    print(f"results: {paths.results_json}\nplot:    {paths.results_plot}")
+    return document
+
+
+if __name__ == "__main__":
+    main()
