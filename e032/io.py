@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command (sndfile.h); argument SF_FALSE = 0
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -69,8 +71,14 @@ def write_wav_atomic(
     ``subtype`` is a soundfile subtype: ``"FLOAT"`` (32-bit float, values beyond +-1 kept) or
     ``"PCM_16"`` (16-bit, clips to [-1, 1) as libsndfile does).
     """
-    with atomic_path(path) as tmp:
-        sf.write(tmp, signal, sample_rate, subtype=subtype, format="WAV")
+    signal = np.asarray(signal)
+    n_channels = 1 if signal.ndim == 1 else signal.shape[1]
+    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, n_channels,
+                                                subtype=subtype, format="WAV") as f:
+        # libsndfile adds a PEAK chunk with a wall-clock timestamp to float WAVs: turn it off so
+        # that the same signal always gives the same bytes (reproducible, resumable outputs).
+        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        f.write(signal)
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:

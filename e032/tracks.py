@@ -26,6 +26,7 @@ class TrackPaths:
     test_data: Path  # <root>/clarity_CPC1_data_test
     exp_folder: Path
     test_labels_dir: Path
+    msbg_root: Path | None = None  # where MSBG outputs go; None = <exp_folder>/msbg
 
     # --- inputs -------------------------------------------------------------------------------
     def responses_json(self, split: Literal["train", "test"]) -> Path:
@@ -60,7 +61,43 @@ class TrackPaths:
 
     def msbg_dir(self, split: Literal["train", "test"]) -> Path:
         """Where ``<signal>_HL-output.wav`` files go (under exp_folder, not the dataset)."""
-        return self.exp_folder / "msbg" / f"{split}{self.suffix}"
+        root = self.msbg_root if self.msbg_root is not None else self.exp_folder / "msbg"
+        return root / f"{split}{self.suffix}"
+
+    def ha_output_wav(self, split: Literal["train", "test"], signal: str) -> Path:
+        """The hearing-aid output ``<signal>.wav`` (input of MSBG)."""
+        return self.ha_output_dir(split) / f"{signal}.wav"
+
+    def target_wav(self, split: Literal["train", "test"], scene: str) -> Path:
+        """The clean reference ``scenes/<scene>_target_anechoic.wav``."""
+        return self.scenes_dir(split) / f"{scene}_target_anechoic.wav"
+
+    def msbg_wav(self, split: Literal["train", "test"], signal: str) -> Path:
+        """The MSBG output ``<signal>_HL-output.wav`` (2 ch, 44.1 kHz, float)."""
+        return self.msbg_dir(split) / f"{signal}_HL-output.wav"
+
+    def asr_wav(
+        self,
+        split: Literal["train", "test"],
+        ear: Literal["left", "right"],
+        kind: Literal["msbg", "ref"],
+        name: str,
+    ) -> Path:
+        """A mono 16 kHz file: ``<asr_data_dir>/<split><suffix>_<ear>_<kind>/<name>.wav``.
+
+        ``name`` is the signal ID for ``msbg`` and the scene ID for ``ref`` (one reference file per
+        scene). The folder names are those of the June-2022 original (``train_left_msbg``, ...).
+        """
+        return self.asr_data_dir / f"{split}{self.suffix}_{ear}_{kind}" / f"{name}.wav"
+
+    def asr_csv(
+        self,
+        ear: Literal["left", "right", "binaural"],
+        part: Literal["train", "dev", "test"],
+        kind: Literal["msbg", "ref"],
+    ) -> Path:
+        """``<asr_data_dir>/<ear>_<part>_<kind>.csv`` (SpeechBrain manifest)."""
+        return self.asr_data_dir / f"{ear}_{part}_{kind}.csv"
 
     @property
     def asr_data_dir(self) -> Path:
@@ -75,6 +112,15 @@ class TrackPaths:
     def results_json(self) -> Path:
         """``<exp>/results<suffix>.json``."""
         return self.exp_folder / f"results{self.suffix}.json"
+
+    @property
+    def results_plot(self) -> Path:
+        """``<exp>/results<suffix>.png``: the logistic fits and the test predictions."""
+        return self.exp_folder / f"results{self.suffix}.png"
+
+    def submission_csv(self, part: Literal["dev", "test"], rep: Literal["enc", "dec"]) -> Path:
+        """``<exp>/submission/<part>_<rep>_predictions<suffix>.csv`` (CPC1 submission format)."""
+        return self.exp_folder / "submission" / f"{part}_{rep}_predictions{self.suffix}.csv"
 
 
 def resolve_track(cfg) -> TrackPaths:
@@ -95,4 +141,12 @@ def resolve_track(cfg) -> TrackPaths:
         test_data=Path(cfg.path.cpc1_test_data).expanduser().resolve(),
         exp_folder=Path(cfg.path.exp_folder).expanduser().resolve(),
         test_labels_dir=Path(cfg.path.test_labels).expanduser().resolve(),
+        msbg_root=_optional_path(getattr(cfg.path, "msbg_output_dir", None)),
     )
+
+
+def _optional_path(value) -> Path | None:
+    """``None`` (or an empty string) stays ``None``; anything else becomes a resolved Path."""
+    if value is None or str(value) == "":
+        return None
+    return Path(str(value)).expanduser().resolve()
