@@ -1,0 +1,155 @@
+"""Read and check the CPC1 inputs of one track before any long work starts.
+
+Everything here is cheap (JSON files and WAV headers): a missing dataset folder, a malformed JSON, a
+listener missing from the listener file, a missing WAV or a WAV with the wrong sample rate, channel
+count or length is reported at once, in one error that names the file(s) and what was expected,
+instead of hours into the MSBG stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import soundfile as sf
+
+from e032.io import read_json
+from e032.manifests import REQUIRED_KEYS
+from e032.tracks import TrackPaths
+
+MAX_LISTED = 5  # problems named in one error message; the total is always given
+AUDIOGRAM_KEYS = ("audiogram_cfs", "audiogram_levels_l", "audiogram_levels_r")
+
+
+def check_dataset_folders(paths: TrackPaths, root: str | Path | None = None) -> None:
+    """Check that the unpacked training and test archives exist.
+
+    Parameters
+    ----------
+    paths : the resolved track paths.
+    root : ``path.root`` as configured (for the message only).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder expected and what was found in its parent.
+    """
+    for folder, archive in ((paths.train_data, "clarity_CPC1_data.v1_1.tgz"),
+                            (paths.test_data, "clarity_CPC1_data.test.v1.tgz")):
+        if (folder / "metadata").is_dir():
+            continue
+        parent = folder.parent
+        # ignore our own exp_folder (Hydra creates its log folder there before the run starts)
+        found = (sorted(p.name for p in parent.iterdir() if p not in paths.exp_folder.parents
+                        and p != paths.exp_folder)[:10] if parent.is_dir() else None)
+        where = f"path.root={root}: " if root is not None else ""
+        what = (f"{parent} does not exist" if found is None
+                else f"{parent} contains {found}" if found
+                else f"{parent} does not exist or is empty")
+        raise FileNotFoundError(
+            f"{where}expected the folder {folder} with a metadata/ subfolder (the unpacked "
+            f"{archive}), but {what}. Set path.root to the folder that holds "
+            "clarity_CPC1_data_train/ and clarity_CPC1_data_test/"
+        )
+
+
+def load_records(path: Path) -> list[dict]:
+    """Read a CPC1 response list (``CPC1.<split><track>.json``) and check its schema.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the file is missing, not JSON, not a list of objects with the keys ``signal``, ``scene``,
+        ``listener`` and ``prompt``, or if a signal ID repeats.
+    """
+    records = read_json(path, what="CPC1 response list")
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of response records, got "
+                         f"{type(records).__name__}")
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        missing = [key for key in REQUIRED_KEYS
+                   if not isinstance(record, dict) or not isinstance(record.get(key), str)]
+        if missing:
+            raise ValueError(f"{path}: record {index} lacks the string field(s) {missing} "
+                             f"(each record needs {list(REQUIRED_KEYS)})")
+        if record["signal"] in seen:
+            raise ValueError(f"{path}: signal {record['signal']} is listed twice")
+        seen.add(record["signal"])
+    return records
+
+
+def check_listeners(records: Sequence[dict], records_path: Path, listeners_path: Path) -> None:
+    """Check that every listener of ``records`` has both audiograms in the listener file.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the listener file is missing or malformed, or lacks a listener (named, with the
+        response list that uses it).
+    """
+    listeners = read_json(listeners_path, what="listener file")
+    if not isinstance(listeners, dict):
+        raise ValueError(f"{listeners_path}: expected a JSON object keyed by listener ID")
+    used = sorted({record["listener"] for record in records})
+    absent = [name for name in used if name not in listeners]
+    if absent:
+        raise ValueError(
+            f"{len(absent)} listener(s) of {records_path} are missing from {listeners_path}: "
+            f"{absent[:MAX_LISTED]}"
+        )
+    for name in used:
+        entry = listeners[name]
+        lacking = [k for k in AUDIOGRAM_KEYS if not isinstance(entry, dict) or k not in entry]
+        if lacking:
+            raise ValueError(f"{listeners_path}: listener {name} lacks {lacking}")
+
+
+def check_wav_headers(
+    files: Iterable[Path], sample_rate: int, n_channels: int, min_duration_s: float
+) -> int:
+    """Check existence, rate, channels and length of WAVs from their headers only.
+
+    Returns
+    -------
+    Number of files checked.
+
+    Raises
+    ------
+    FileNotFoundError
+        If any file is missing (count and the first few named).
+    ValueError
+        If any file is unreadable, has another rate or channel count, or is not longer than
+        ``min_duration_s``.
+    """
+    missing, bad, n_files = [], [], 0
+    for path in files:
+        n_files += 1
+        if not path.is_file():
+            missing.append(str(path))
+            continue
+        problem = _header_problem(path, sample_rate, n_channels, min_duration_s)
+        if problem:
+            bad.append(problem)
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} input WAV file(s) not found: "
+                                f"{', '.join(missing[:MAX_LISTED])}")
+    if bad:
+        raise ValueError(f"{len(bad)} input WAV file(s) have the wrong format: "
+                         f"{'; '.join(bad[:MAX_LISTED])}")
+    return n_files
+
+
+def _header_problem(path: Path, sample_rate: int, n_channels: int, min_duration_s: float) -> str:
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        return f"{path}: cannot read ({err})"
+    if info.samplerate != sample_rate:
+        return f"{path}: sample rate is {info.samplerate} Hz, expected {sample_rate} Hz"
+    if info.channels != n_channels:
+        return f"{path}: has {info.channels} channel(s), expected {n_channels}"
+    if info.frames <= min_duration_s * sample_rate:
+        return (f"{path}: is {info.frames / sample_rate:.3f} s long, expected more than the "
+                f"{min_duration_s} s dropped at the start")
+    return ""

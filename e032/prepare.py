@@ -1,0 +1,220 @@
+"""Stages of ``prepare_data.py``: inputs, shards, MSBG jobs, 16 kHz jobs, stamps (notes §2).
+
+The script wires these together; each function does one job. Outputs of every stage are written
+atomically and skipped when present, so any stage can be killed and re-run, and N cluster jobs can
+share the work through :func:`shard` (each takes every N-th signal of a sorted list).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from e032.cpc1_inputs import check_dataset_folders, check_listeners, check_wav_headers, load_records
+from e032.io import read_json, write_json_atomic
+from e032.manifests import EARS, SignalItem, item_wav
+from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
+from e032.threads import default_num_workers, pin_threads
+from e032.tracks import TrackPaths
+
+logger = logging.getLogger(__name__)
+
+SPLITS: tuple[Literal["train", "test"], ...] = ("train", "test")
+STAGES = ("all", "split", "msbg", "resample", "merge")
+WAV_SUBTYPES = ("PCM_16", "FLOAT")
+T = TypeVar("T")
+
+
+def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: str) -> None:
+    """Check the prepare_data options that have a fixed set of values.
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the value received and the values allowed.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards, got "
+                         f"shard_index={shard_index}, num_shards={num_shards}")
+    if wav_subtype not in WAV_SUBTYPES:
+        raise ValueError(f"wav_subtype must be one of {WAV_SUBTYPES}, got {wav_subtype!r}")
+
+
+def load_track_records(paths: TrackPaths, root: Any = None) -> dict[str, list[dict]]:
+    """Check the dataset folders, then read and check both response lists and their listeners.
+
+    Returns
+    -------
+    ``{"train": records, "test": records}`` in JSON order.
+    """
+    check_dataset_folders(paths, root)
+    records = {}
+    for split in SPLITS:
+        records[split] = load_records(paths.responses_json(split))
+        check_listeners(records[split], paths.responses_json(split), paths.listeners_json(split))
+    return records
+
+
+def shard(values: Iterable[T], shard_index: int, num_shards: int) -> list[T]:
+    """Every ``num_shards``-th value of the sorted ``values``, from ``shard_index``.
+
+    Examples
+    --------
+    >>> shard(["d", "a", "c", "b", "e"], 1, 2)
+    ['b', 'd']
+    """
+    return sorted(values)[shard_index::num_shards]
+
+
+def shard_items(items: Sequence[SignalItem], shard_index: int, num_shards: int) -> list[SignalItem]:
+    """The signals of one shard (sorted by archive and signal ID, then ``[shard_index::N]``)."""
+    by_key = {(item.split, item.signal): item for item in items}
+    return [by_key[key] for key in shard(by_key, shard_index, num_shards)]
+
+
+def reference_scenes(
+    items: Sequence[SignalItem], shard_index: int = 0, num_shards: int = 1
+) -> list[tuple[str, str]]:
+    """The ``(split, scene)`` references of ``items``, sharded like the signals."""
+    return shard({(item.split, item.scene) for item in items}, shard_index, num_shards)
+
+
+def check_audio_inputs(
+    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]],
+    sample_rate: int, trim_s: float,
+) -> int:
+    """Check the headers of the HA outputs of ``items`` and of the references of ``scenes``."""
+    files = [paths.ha_output_wav(item.split, item.signal) for item in items]
+    files += [paths.target_wav(split, scene) for split, scene in scenes]
+    return check_wav_headers(files, sample_rate, n_channels=2, min_duration_s=trim_s)
+
+
+def msbg_jobs(paths: TrackPaths, items: Sequence[SignalItem], listeners: dict[str, dict]) -> list:
+    """One ``msbg.batch.MsbgJob`` per signal, with that listener's left and right audiograms.
+
+    ``listeners`` maps split to the ``Listener.load_listener_dict`` of its listener file.
+    """
+    from msbg.batch import MsbgJob
+
+    jobs = []
+    for item in items:
+        listener = listeners[item.split][item.listener]
+        jobs.append(MsbgJob(paths.ha_output_wav(item.split, item.signal),
+                            paths.msbg_wav(item.split, item.signal),
+                            listener.audiogram_left, listener.audiogram_right))
+    return jobs
+
+
+def load_listeners(paths: TrackPaths, items: Sequence[SignalItem]) -> dict[str, dict]:
+    """``{split: {listener ID: msbg.Listener}}`` for the splits that ``items`` use."""
+    from msbg import Listener
+
+    splits = sorted({item.split for item in items})
+    return {split: Listener.load_listener_dict(paths.listeners_json(split)) for split in splits}
+
+
+def mono_split_jobs(
+    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]]
+) -> list[MonoSplitJob]:
+    """16 kHz jobs: one per MSBG output of ``items``, one per reference scene of ``scenes``."""
+    jobs = []
+    for item in items:
+        left, right = (item_wav(paths, item, ear, "msbg") for ear in EARS)
+        jobs.append(MonoSplitJob(paths.msbg_wav(item.split, item.signal), left, right))
+    for split, scene in scenes:
+        left, right = (paths.asr_wav(split, ear, "ref", scene) for ear in EARS)
+        jobs.append(MonoSplitJob(paths.target_wav(split, scene), left, right))
+    return jobs
+
+
+def run_mono_split_jobs(
+    jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings, num_workers: int = 0,
+    on_done: Callable[[], Any] | None = None,
+) -> tuple[int, int]:
+    """Run the 16 kHz jobs on ``num_workers`` processes (0 = all cores; 1 = in this process).
+
+    Returns
+    -------
+    n_written, n_skipped : jobs written now and jobs already done.
+    """
+    n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
+    done = on_done if on_done is not None else (lambda: None)
+    if n_workers == 1:
+        results = []
+        for job in jobs:
+            results.append(run_mono_split(job, settings))
+            done()
+    else:
+        results = _run_in_pool(jobs, settings, n_workers, done)
+    n_written = sum(results)
+    return n_written, len(results) - n_written
+
+
+def _run_in_pool(jobs, settings, n_workers: int, done: Callable[[], Any]) -> list[bool]:
+    # forkserver: no fork of a parent that may hold threads (tqdm's monitor, BLAS pools)
+    context = get_context("forkserver")
+    results = []
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=pin_threads,
+                             initargs=(1,)) as pool:
+        futures = [pool.submit(run_mono_split, job, settings) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                results.append(future.result())
+                done()
+        except BaseException:  # Ctrl-C or a failed job: drop the queue, keep finished files
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
+
+
+def check_or_write_stamp(path: Path, settings: dict[str, Any]) -> None:
+    """Record the settings that made a folder's outputs; refuse to mix outputs of other settings.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` exists with other settings (naming both and the way out).
+    """
+    if path.is_file():
+        stored = read_json(path, what="settings stamp")
+        if stored != settings:
+            raise ValueError(
+                f"{path.parent} holds outputs made with {stored}, but this run uses {settings}: "
+                "use another path.exp_folder (or path.msbg_output_dir), or delete that folder"
+            )
+        return
+    write_json_atomic(path, settings)
+
+
+def remove_stale_temp_files(folders: Iterable[Path]) -> int:
+    """Delete temporary files that a killed run left behind (``.<name>.*.tmp*``).
+
+    Call it only when no other job writes into ``folders`` (not while shards run).
+    """
+    n_removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and ".tmp" in entry.name and entry.is_file():
+                entry.unlink()
+                n_removed += 1
+    if n_removed:
+        logger.info("removed %d temporary file(s) left by an interrupted run", n_removed)
+    return n_removed
+
+
+def output_folders(paths: TrackPaths) -> list[Path]:
+    """Every folder this track's prepare_data writes audio or CSVs into."""
+    folders = [paths.msbg_dir(split) for split in SPLITS] + [paths.asr_data_dir]
+    folders.append(paths.split_list("train").parent)
+    folders += [paths.asr_wav(split, ear, kind, "x").parent
+                for split in SPLITS for ear in EARS for kind in ("msbg", "ref")]
+    return folders
+

@@ -1,0 +1,157 @@
+"""Prepare the CPC1 data for E032: scene split, MSBG, 16 kHz mono files, SpeechBrain CSVs.
+
+Usage (any config.yaml key can be overridden)::
+
+    python prepare_data.py path.root=/data/cpc1                    # closed track
+    python prepare_data.py path.root=/data/cpc1 cpc1_track=open    # open track, same exp_folder
+    python prepare_data.py path.root=/data/cpc1 num_shards=8 shard_index=3   # one of 8 jobs
+    python prepare_data.py path.root=/data/cpc1 stage=merge        # after all shards: the CSVs
+
+See docs/prepare_data.md for the outputs and the differences from the original recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from e032.cpc1_inputs import check_wav_headers
+from e032.data_split import load_or_make_split
+from e032.manifests import SignalItem, items_from_records, write_manifests
+from e032.prepare import (
+    check_audio_inputs,
+    check_options,
+    check_or_write_stamp,
+    load_listeners,
+    load_track_records,
+    mono_split_jobs,
+    msbg_jobs,
+    output_folders,
+    reference_scenes,
+    remove_stale_temp_files,
+    run_mono_split_jobs,
+    shard_items,
+)
+from e032.resample import SOXR_QUALITY, MonoSplitSettings
+from e032.tracks import TrackPaths, resolve_track
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    """What each stage did, for the one-line summary."""
+
+    track: str
+    shard: str
+    n_signals: int = 0
+    split: str = ""
+    msbg: str = "not run"
+    resample: str = "not run"
+    csvs: str = "not written"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        total_s = sum(self.seconds.values())
+        worked = total_s > 0 and ("msbg" in self.seconds or "resample" in self.seconds)
+        rate = f"{60 * self.n_signals / total_s:.1f} signals/min" if worked else "-"
+        share = (f", MSBG {100 * self.seconds.get('msbg', 0) / total_s:.0f}% of {total_s:.1f} s"
+                 if worked else "")
+        return (f"prepare_data [{self.track}{self.shard}]: {self.n_signals} signals | split "
+                f"{self.split} | MSBG {self.msbg} | 16 kHz {self.resample} | CSVs {self.csvs} | "
+                f"{rate}{share}")
+
+
+def stage_split(cfg: DictConfig, paths: TrackPaths, records: dict, report: Report) -> list[str]:
+    """Draw (or reuse) the train/dev scene split; return the dev scenes."""
+    train, dev, reused = load_or_make_split(paths.split_list("train"), paths.split_list("dev"),
+                                            records["train"], cfg.dev_percent, cfg.split_seed)
+    report.split = f"{len(train)} train / {len(dev)} dev scenes ({'reused' if reused else 'new'})"
+    return dev
+
+
+def stage_check_audio(cfg, paths, items, scenes) -> None:
+    """Check every input WAV header of this shard before the long stages (cheap)."""
+    check_audio_inputs(paths, items, scenes, int(cfg.MSBGEar.sample_rate), float(cfg.trim_s))
+    if cfg.stage == "resample":  # MSBG must have run already
+        check_wav_headers([paths.msbg_wav(i.split, i.signal) for i in items],
+                          int(cfg.MSBGEar.sample_rate), n_channels=2, min_duration_s=cfg.trim_s)
+
+
+def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], report: Report):
+    """Simulate the listener's hearing loss on every signal of this shard (msbg batch runner)."""
+    from msbg.batch import run_jobs
+
+    ear_params = OmegaConf.to_container(cfg.MSBGEar, resolve=True)
+    for split in sorted({item.split for item in items}):
+        check_or_write_stamp(paths.msbg_dir(split) / "msbg_settings.json", {"MSBGEar": ear_params})
+    jobs = msbg_jobs(paths, items, load_listeners(paths, items))
+    logger.info("MSBG: %d signals -> %s", len(jobs), paths.msbg_dir("train").parent)
+    summary = run_jobs(jobs, ear_params=ear_params, num_workers=int(cfg.num_workers),
+                       progress=bool(cfg.progress), skip_existing=True)
+    report.msbg = f"{summary.n_processed} done, {summary.n_skipped} skipped"
+
+
+def stage_resample(cfg: DictConfig, paths: TrackPaths, items, scenes, report: Report) -> None:
+    """16 kHz mono files of the MSBG outputs and of the per-scene references of this shard."""
+    settings = MonoSplitSettings(int(cfg.MSBGEar.sample_rate), int(cfg.target_sample_rate),
+                                 float(cfg.trim_s), str(cfg.wav_subtype))
+    check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", {
+        "target_sample_rate": settings.sample_rate_out, "trim_s": settings.trim_s,
+        "wav_subtype": settings.subtype, "resampler": f"soxr {SOXR_QUALITY}"})
+    jobs = mono_split_jobs(paths, items, scenes)
+    logger.info("16 kHz: %d files -> %s", len(jobs), paths.asr_data_dir)
+    with tqdm(total=len(jobs), desc="16 kHz", unit="file", disable=not cfg.progress) as bar:
+        n_written, n_skipped = run_mono_split_jobs(jobs, settings, int(cfg.num_workers),
+                                                   on_done=bar.update)
+    report.resample = f"{n_written} done, {n_skipped} skipped"
+
+
+def stage_merge(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], report: Report):
+    """Write the 18 CSVs from the files on disk (after all shards, or in an unsharded run)."""
+    remove_stale_temp_files(output_folders(paths))
+    n_signals = write_manifests(paths, items, int(cfg.target_sample_rate))
+    report.csvs = f"18 written ({n_signals} signals)"
+
+
+def timed(report: Report, name: str, function, *args) -> None:
+    """Run one stage and record its wall time."""
+    start_s = time.perf_counter()
+    function(*args)
+    report.seconds[name] = time.perf_counter() - start_s
+
+
+@hydra.main(version_base=None, config_path=".", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
+    check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype))
+    paths = resolve_track(cfg)
+    shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)
+    report = Report(paths.track, f" shard {shard_i + 1}/{n_shards}" if n_shards > 1 else "")
+    records = load_track_records(paths, cfg.path.root)
+    dev_scenes = stage_split(cfg, paths, records, report)
+    items = items_from_records(records["train"], "train", dev_scenes)
+    items += items_from_records(records["test"], "test")
+    mine = shard_items(items, shard_i, n_shards)
+    scenes = reference_scenes(items, shard_i, n_shards)
+    report.n_signals = len(mine)
+    if cfg.stage in ("all", "msbg", "resample"):
+        stage_check_audio(cfg, paths, mine, scenes)
+    if cfg.stage in ("all", "msbg"):
+        timed(report, "msbg", stage_msbg, cfg, paths, mine, report)
+    if cfg.stage in ("all", "resample"):
+        timed(report, "resample", stage_resample, cfg, paths, mine, scenes, report)
+    if cfg.stage == "merge" or (cfg.stage == "all" and n_shards == 1):
+        timed(report, "merge", stage_merge, cfg, paths, items, report)
+    elif cfg.stage == "all":
+        report.csvs = "deferred (run stage=merge after all shards)"
+    print(report.line())
+
+
+if __name__ == "__main__":
+    main()
