@@ -1,0 +1,33 @@
+"""Shared pytest fixtures.
+
+``tiny_cpc1_root``: the ``tiny`` mini-CPC1 preset (seed 0), generated once per test session into a
+pytest temporary folder, in the layout of the real CPC1 archives (see docs/mini_cpc1.md). Tests of the
+other stages (prepare_data, end-to-end) take their input from it; treat it as read-only.
+``tiny_cpc1_summary``: the generator's summary of that run (counts, ceilings, wall and CPU time).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_cpc1_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Generate the ``tiny`` mini-CPC1 once per session; return the generator's summary dict."""
+    missing = [p for p in ("espeak-ng", "flite") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"mini-CPC1 needs the TTS programs {missing} (`make install` or apt-get install espeak-ng flite)")
+    from e032.minicpc1.generator import generate
+    from e032.minicpc1.presets import PRESETS
+
+    root = tmp_path_factory.mktemp("mini_cpc1_tiny")
+    return generate(PRESETS["tiny"], root)
+
+
+@pytest.fixture(scope="session")
+def tiny_cpc1_root(tiny_cpc1_summary: dict) -> Path:
+    """Root folder of the session's ``tiny`` mini-CPC1 (holds clarity_CPC1_data_{train,test}/ ...)."""
+    return Path(tiny_cpc1_summary["root"])
