@@ -77,10 +77,14 @@ def load_inputs(paths: TrackPaths) -> EvaluationInputs:
     return EvaluationInputs(dev=dev, test=test, test_labels=test_labels)
 
 
-def evaluate_track(inputs: EvaluationInputs) -> dict[str, ev.RepresentationResult]:
+def evaluate_track(
+    inputs: EvaluationInputs, allow_degenerate_fit: bool = False
+) -> dict[str, ev.RepresentationResult]:
     """Fit and score the encoder and the decoder separately."""
     return {
-        rep: ev.evaluate_representation(rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels)
+        rep: ev.evaluate_representation(
+            rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels, allow_degenerate_fit
+        )
         for rep in ev.REPRESENTATIONS
     }
 
@@ -119,7 +123,7 @@ def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one track: load, fit and score, write, and print the results table."""
     paths = resolve_track(cfg)
-    results = evaluate_track(load_inputs(paths))
+    results = evaluate_track(load_inputs(paths), bool(cfg.allow_degenerate_fit))
     document = write_outputs(paths, results)
     print(ev.format_results_table(results, paths.track))  # CLI summary
     print(f"results: {paths.results_json}\nplot:    {paths.results_plot}")

@@ -123,6 +123,7 @@ def fit_logistic(
     similarity: npt.ArrayLike,
     correctness: npt.ArrayLike,
     initial_guess: tuple[float, float] = INITIAL_GUESS,
+    allow_degenerate: bool = False,
 ) -> LogisticMapping:
     """Fit the logistic mapping to dev similarities and labels, as the original recipe does.
 
@@ -131,6 +132,8 @@ def fit_logistic(
     similarity : raw similarities [shape=(n,)], scaled by 100 here before the fit.
     correctness : labels [shape=(n,)], percentage of words correct in [0, 100].
     initial_guess : starting (x0, k); the original's (50, 1).
+    allow_degenerate : if True, a fit that ends at parameters the data do not determine is kept
+        with a warning (what the original silently did) instead of raising.
 
     Returns
     -------
@@ -162,12 +165,15 @@ def fit_logistic(
         except RuntimeError as err:
             raise LogisticFitError(f"the logistic fit did not converge ({data}): {err}") from None
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(cov))):
-        raise LogisticFitError(
+        message = (
             f"the logistic fit is degenerate: it ended at (x0, k) = "
             f"({params[0]:.6g}, {params[1]:.6g}), parameters the data do not determine ({data}); "
             "the curve is flat over the data: check that the "
             "similarities are in [-1, 1], vary, and relate to the labels"
         )
+        if not allow_degenerate:
+            raise LogisticFitError(message + " (allow_degenerate_fit=true keeps it, as the original)")
+        logger.warning("%s; kept because allow_degenerate_fit is set", message)
     return LogisticMapping(x0=float(params[0]), k=float(params[1]))
 
 
@@ -484,10 +490,17 @@ class RepresentationResult:
 
 
 def evaluate_representation(
-    representation: str, dev: Paired, test: Paired, test_labels: Labels
+    representation: str,
+    dev: Paired,
+    test: Paired,
+    test_labels: Labels,
+    allow_degenerate_fit: bool = False,
 ) -> RepresentationResult:
-    """Fit the mapping on ``dev``, apply it to ``test`` and compute every metric."""
-    mapping = fit_logistic(dev.similarity, dev.correctness)
+    """Fit the mapping on ``dev``, apply it to ``test`` and compute every metric.
+
+    ``allow_degenerate_fit`` is passed to :func:`fit_logistic` as ``allow_degenerate``.
+    """
+    mapping = fit_logistic(dev.similarity, dev.correctness, allow_degenerate=allow_degenerate_fit)
     dev_prediction = mapping.predict(dev.similarity)
     test_prediction = mapping.predict(test.similarity)
     listeners = [test_labels.listener[s] for s in test.signal_ids]

@@ -5,6 +5,8 @@ All data are synthetic JSON files in the CPC1 layout, built in a temporary folde
 
 from __future__ import annotations
 
+import logging
+
 import csv
 import doctest
 import json
@@ -231,12 +233,17 @@ def test_fit_reports_non_convergence_clearly():
         ev.fit_logistic(similarity, np.zeros(50))  # all labels 0: k runs off to -inf
 
 
-def test_fit_reports_degenerate_fit_clearly():
+def test_fit_reports_degenerate_fit_clearly(caplog):
     # similarities 100 times too small: the curve stays flat at the start values (50, 1)
     similarity = np.linspace(0.004, 0.009, 50)
     correctness = np.linspace(0, 100, 50)
     with pytest.raises(ev.LogisticFitError, match=r"degenerate.*\(50, 1\)"):
         ev.fit_logistic(similarity, correctness)
+    # the original's behaviour on request: kept, with a warning
+    with caplog.at_level(logging.WARNING, logger="e032.evaluation"):
+        mapping = ev.fit_logistic(similarity, correctness, allow_degenerate=True)
+    assert (mapping.x0, mapping.k) == (50.0, 1.0)
+    assert "kept because allow_degenerate_fit is set" in caplog.text
 
 
 def test_fit_needs_three_points():

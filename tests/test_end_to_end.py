@@ -1,0 +1,121 @@
+"""End to end: the four scripts, run as a user runs them, on the tiny mini-CPC1 with a tiny ASR.
+
+prepare_data.py -> train_asr.py (fine-tunes the tiny SpeechBrain 0.5.9 checkpoint for one epoch, as the
+real recipe fine-tunes the LibriSpeech one) -> infer.py -> evaluate.py, in a temporary experiment folder.
+Checks that every artifact exists and is well formed, and that running all four again changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+ASR_DATA = REPO / "tests" / "data" / "train_asr"
+TINY_SIZES = {  # the architecture of the tiny 0.5.9 checkpoint (tests/data/train_asr/tiny_config.json)
+    "d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
+    "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100,
+}
+CSV_NAMES = [f"{ear}_{part}_{kind}.csv" for ear in ("left", "right", "binaural")
+             for part in ("train", "dev", "test") for kind in ("msbg", "ref")]
+
+
+def run(*args: str) -> str:
+    """Run one script of the recipe in a fresh process (1 thread), fail with its output."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) -> str:
+    hydra_args = [f"path.root={root}", f"path.exp_folder={exp}", "progress=false"]
+    run("prepare_data.py", *hydra_args, "num_workers=2")
+    run("train_asr.py", str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={overrides_file}",
+        f"--data_folder={exp / 'cpc1_asr_data'}", f"--output_folder={exp / 'asr'}",
+        f"--pretrained_save_folder={pretrained}", f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
+        "--number_of_epochs=121", "--batch_size=4", "--gradient_accumulation=1",
+        "--valid_beam_size=2", "--test_beam_size=2", "--valid_search_interval=1000",
+        "--ckpt_interval_minutes=0", "--device=cpu", "--noprogressbar")
+    run("infer.py", *hydra_args, f"asr_overrides_file={overrides_file}", "asr_overrides={test_beam_size: 8}",
+        "device=cpu")
+    # a 1-epoch tiny model gives similarities the logistic fit cannot resolve on 6 dev signals
+    return run("evaluate.py", *hydra_args, "allow_degenerate_fit=true")
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """sha256 of every result file under ``folder`` (logs and Hydra run folders excluded)."""
+    skip_dirs, skip_suffixes = {"hydra"}, {".log"}
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_dir() or skip_dirs & set(rel.parts) or path.suffix in skip_suffixes:
+            continue
+        if rel.parts[0] == "asr" and path.name in {"train_log.txt", "log.txt", "hyperparams.yaml"}:
+            continue  # appended to / rewritten with the run's time by SpeechBrain on every run
+        digests[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+@pytest.mark.slow
+def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
+    exp = tmp_path / "exp"
+    pretrained = tmp_path / "pretrained"
+    shutil.copytree(ASR_DATA / "tiny_ckpt_05x", pretrained)
+    overrides_file = tmp_path / "tiny_sizes.yaml"
+    overrides_file.write_text(json.dumps(TINY_SIZES))  # JSON is YAML
+
+    table = run_recipe(tiny_cpc1_root, exp, pretrained / "save", overrides_file)
+
+    # stage 1: split lists, MSBG outputs, 16 kHz files and the 18 CSVs
+    train_records = json.loads((tiny_cpc1_root / "clarity_CPC1_data_train/metadata/CPC1.train.json").read_text())
+    test_records = json.loads((tiny_cpc1_root / "clarity_CPC1_data_test/metadata/CPC1.test.json").read_text())
+    dev_scenes = set(json.loads((exp / "data_split/scene_dev_list.json").read_text()))
+    train_scenes = set(json.loads((exp / "data_split/scene_train_list.json").read_text()))
+    assert dev_scenes and train_scenes and not dev_scenes & train_scenes
+    assert dev_scenes | train_scenes == {r["scene"] for r in train_records}
+    for r in train_records + test_records:
+        split = "train" if r in train_records else "test"
+        hl = sf.info(exp / "msbg" / split / f"{r['signal']}_HL-output.wav")
+        assert (hl.samplerate, hl.channels, hl.subtype) == (44100, 2, "FLOAT")
+    for name in CSV_NAMES:
+        with open(exp / "cpc1_asr_data" / name, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and list(rows[0]) == ["ID", "duration", "wav", "spk_id", "wrd"], name
+        wav = sf.info(rows[0]["wav"])
+        assert (wav.samplerate, wav.channels, wav.subtype) == (16000, 1, "PCM_16")
+        assert math.isclose(float(rows[0]["duration"]), wav.frames / 16000, abs_tol=1e-3)
+    # stage 2: the averaged final model
+    assert len(list((exp / "asr" / "save").glob("CKPT+*/model.ckpt"))) == 1
+    # stage 3: similarities of every dev and test signal, in [-1, 1]
+    dev_signals = {r["signal"] for r in train_records if r["scene"] in dev_scenes}
+    for part, signals in (("dev", dev_signals), ("test", {r["signal"] for r in test_records})):
+        for rep in ("enc", "dec"):
+            sims = json.loads((exp / f"{part}_{rep}_similarity.json").read_text())
+            assert set(sims) == signals and all(-1 <= v <= 1 for v in sims.values())
+    # stage 4: results, plot, submission CSVs, printed table
+    results = json.loads((exp / "results.json").read_text())
+    for rep in ("enc_results", "dec_results"):
+        assert set(results[rep]) == {"RMSE", "Std", "NCC", "KT"}
+        assert 0 <= results[rep]["RMSE"] <= 100
+    assert (exp / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(exp / "submission" / "test_dec_predictions.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["signal_ID", "intelligibility_score"] and len(rows) == 1 + len(test_records)
+    assert "RMSE" in table and "dec" in table
+
+    # running everything again changes nothing
+    before = tree_digest(exp)
+    run_recipe(tiny_cpc1_root, exp, pretrained / "save", overrides_file)
+    assert tree_digest(exp) == before
