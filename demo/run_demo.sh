@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole E032 recipe on the embedded mini-CPC1, offline, on CPU or GPU (`make demo` runs this).
+#   bash demo/run_demo.sh [ROOT] [PRESET]      ROOT defaults to demo_data, PRESET to demo
+# Every stage is resumable: running it again skips finished work and gives the same outputs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${1:-demo_data}
+PRESET=${2:-demo}
+PY=${PYTHON:-python3}
+EXP="$ROOT/e032"
+OVERRIDES=demo/asr_demo_overrides.yaml
+TIMES="$EXP/demo_stage_times.txt"
+mkdir -p "$EXP"
+: > "$TIMES"
+
+stage() {  # stage NAME COMMAND...: run a stage, print and record its wall time
+    local name=$1; shift
+    echo "=== [$name] $*"
+    local start=$SECONDS
+    "$@"
+    local took=$((SECONDS - start))
+    printf '%-12s %5d s\n' "$name" "$took" | tee -a "$TIMES"
+}
+
+stage generate  "$PY" demo/make_mini_cpc1.py --root "$ROOT" --preset "$PRESET"
+stage prepare   "$PY" prepare_data.py path.root="$ROOT"
+stage pretrain  "$PY" demo/pretrain_asr.py --clean_corpus "$ROOT/clean_corpus" \
+                    --output_folder "$EXP/asr_pretrain"
+stage finetune  "$PY" train_asr.py transformer_cpc1.yaml --overrides_file="$OVERRIDES" \
+                    --data_folder="$EXP/cpc1_asr_data" --output_folder="$EXP/asr" \
+                    --pretrained_save_folder="$EXP/asr_pretrain/save" \
+                    --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model"
+stage infer     "$PY" infer.py path.root="$ROOT" asr_overrides_file="$OVERRIDES"
+stage evaluate  "$PY" evaluate.py path.root="$ROOT"
+
+echo "=== stage times (wall), also in $TIMES"
+cat "$TIMES"
+echo "ceiling (listener model's own probabilities vs labels): $(cat "$ROOT/latent/ceiling.json" 2>/dev/null | tr -d '\n ')"
