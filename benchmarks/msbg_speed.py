@@ -9,7 +9,9 @@ Both run in this process on the same signals, BLAS pinned to one thread (threadp
 are CPU (``time.process_time``) per mono ear; the minimum over repeats is reported (the machine
 may be shared), plus the real-time factor (CPU time / signal duration). pyclarity is timed when
 importable (``pip install --no-deps --target DIR pyclarity==0.9.0`` and ``--pyclarity-path DIR``).
-The outputs of the two are compared too.
+The outputs of the two are compared too. Our stage "gammatone" includes the forward pass of the
+envelope filter (fused into the same kernel); "envelope_recruitment" is the backward pass, the
+gain and the channel sum.
 """
 
 from __future__ import annotations

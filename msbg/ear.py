@@ -24,7 +24,13 @@ from msbg.ear_filters import (
 )
 from msbg.gammatone import Filterbank, filterbank_for, gammatone_filter_time_major
 from msbg.levels import calibration_signals, normalise_level
-from msbg.recruitment import expansion_ratios, recruit_and_sum_time_major
+from msbg.recruitment import (
+    expansion_ratios,
+    filter_envelope_forward,
+    fused_available,
+    recruit_and_sum_backward,
+    recruit_and_sum_time_major,
+)
 from msbg.smearing import FRAMINGS, SMEAR_BROADENING, Framing, smear, smearing_matrix
 from msbg.tables import MSBG_SAMPLE_RATE
 
@@ -69,21 +75,38 @@ class Cochlea:
         return Cochlea(audiogram, severity, bank, ratios, smear_matrix, smearing_framing)
 
     def simulate(
-        self, signal: npt.NDArray[np.float64], full_scale_db_spl: float, timings: dict | None = None
+        self,
+        signal: npt.NDArray[np.float64],
+        full_scale_db_spl: float,
+        timings: dict | None = None,
+        workspace: dict | None = None,
     ) -> npt.NDArray[np.float64]:
-        """Smear, filter, recruit and recombine one channel (pyclarity ``Cochlea.simulate``)."""
+        """Smear, filter, recruit and recombine one channel (pyclarity ``Cochlea.simulate``).
+
+        ``workspace``: a dict in which the work arrays are kept between calls (see
+        :func:`msbg.recruitment.filter_envelope_forward`); the result never aliases it.
+        """
         clock = _StageClock(timings)
         if self.smear_matrix is not None:
             signal = smear(signal, self.smear_matrix, self.smearing_framing)
             clock.tick("smearing")
         bank = self.filterbank
         # Time-major (n_samples, n_channels) layout: the compiled kernels run the channels in
-        # lock-step. (Without numba this falls back to the per-channel scipy filters.)
-        channels = gammatone_filter_time_major(signal, bank)
-        clock.tick("gammatone")
-        summed = recruit_and_sum_time_major(
-            channels, bank.erb_hz, float(bank.sample_rate), self.ratios, full_scale_db_spl
-        )
+        # lock-step. With numba, two fused passes over time: gammatone + forward envelope
+        # pass, then backward envelope pass + recruitment gain + channel sum. (Without numba
+        # this falls back to the per-channel scipy filters and numpy.)
+        if fused_available(bank, full_scale_db_spl):
+            channels, forward = filter_envelope_forward(signal, bank, workspace)
+            clock.tick("gammatone")
+            summed = recruit_and_sum_backward(
+                channels, forward, bank, self.ratios, full_scale_db_spl
+            )
+        else:
+            channels = gammatone_filter_time_major(signal, bank)
+            clock.tick("gammatone")
+            summed = recruit_and_sum_time_major(
+                channels, bank.erb_hz, float(bank.sample_rate), self.ratios, full_scale_db_spl
+            )
         out = summed * np.power(10, -0.05 * bank.recombination_db)
         clock.tick("envelope_recruitment")
         return out
@@ -185,6 +208,9 @@ class Ear:
         self.ahr = float(ahr)
         self.src_correction_db = source_correction_db(src_pos)
         self.cochlea: Cochlea | None = None
+        # Work arrays kept between calls (fresh memory costs page faults); not thread-safe,
+        # like the rest of an Ear: use one Ear per thread.
+        self._workspace: dict = {}
 
     @property
     def full_scale_db_spl(self) -> float:
@@ -251,7 +277,7 @@ class Ear:
         x = apply_fir(x, ear_filter_taps(self.src_pos, self.sample_rate, False))
         clock.tick("ear_filters")
         if self.cochlea is not None:
-            x = self.cochlea.simulate(x, self.full_scale_db_spl, timings)
+            x = self.cochlea.simulate(x, self.full_scale_db_spl, timings, self._workspace)
             clock.last = time.process_time()
         x = apply_fir(x, output_taps(self.src_pos, self.sample_rate))
         clock.tick("ear_filters")

@@ -155,15 +155,33 @@ def gammatone_filter(signal: npt.NDArray[np.float64], bank: Filterbank) -> npt.N
     return channels
 
 
-@functools.lru_cache(maxsize=4)
-def _kernel_coefficients(file_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return the biquads and high-passes as (6, n_channels); identity where there is none."""
+#: The kernels' channel count is rounded up to a multiple of this (one AVX-512 register of
+#: float64), so that no channel runs in a scalar remainder loop.
+SIMD_LANES = 8
+
+
+def padded_channels(n_channels: int) -> int:
+    """``n_channels`` rounded up to a multiple of :data:`SIMD_LANES`."""
+    return -(-n_channels // SIMD_LANES) * SIMD_LANES
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_coefficients(file_name: str, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Biquads and high-passes as (6, n_out), delays as (n_out,).
+
+    Identity high-pass where there is none; channels beyond the bank's are silent (zero
+    biquad, identity high-pass, no delay), so their output is exactly zero.
+    """
     bank = load_filterbank(file_name)
-    biquad = np.ascontiguousarray(bank.sos[:, 0, :].T)
-    highpass = np.zeros((6, bank.n_channels))
+    n_channels = bank.n_channels
+    biquad = np.zeros((6, n_out))
+    biquad[:, :n_channels] = bank.sos[:, 0, :].T
+    highpass = np.zeros((6, n_out))
     highpass[[0, 3], :] = 1.0  # identity biquad: y = x exactly
-    highpass[:, bank.first_highpass :] = bank.highpass_sos.T
-    return biquad, highpass
+    highpass[:, bank.first_highpass : n_channels] = bank.highpass_sos.T
+    delays = np.zeros(n_out, dtype=np.int64)
+    delays[:n_channels] = bank.delays
+    return biquad, highpass, delays
 
 
 def gammatone_filter_time_major(
@@ -171,14 +189,20 @@ def gammatone_filter_time_major(
 ) -> npt.NDArray[np.float64]:
     """As :func:`gammatone_filter`, but returns ``[shape=(n_samples, n_channels)]``.
 
-    Uses the compiled kernel (all channels in lock-step) when numba is available.
+    Uses the compiled kernel (all channels in lock-step) when numba is available; it filters
+    :func:`padded_channels` lanes (the extra ones silent) and writes the bank's channels.
     """
     if not _kernels.AVAILABLE or bank.sos.shape[1] != 4:
         return np.ascontiguousarray(gammatone_filter(signal, bank).T)
-    biquad, highpass = _kernel_coefficients(bank.name)
+    n_lanes = padded_channels(bank.n_channels)
+    biquad, highpass, delays = _kernel_coefficients(bank.name, n_lanes)
     signal = np.ascontiguousarray(signal, dtype=np.float64)
     out = np.empty((len(signal), bank.n_channels))
-    return _kernels.gammatone4_nc(signal, biquad, bank.delays, highpass, out)
+    no_envelope = np.empty((0, bank.n_channels))  # no rows: skip the envelope pass
+    cochlea_forward = _kernels.cochlea_kernels(n_lanes)[0]
+    return cochlea_forward(
+        signal, biquad, delays, highpass, np.zeros((6, 0)), np.zeros((2, 0)), 0, out, no_envelope
+    )
 
 
 def _sosfilt_rows(biquads: np.ndarray, rows: np.ndarray) -> np.ndarray:
