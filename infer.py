@@ -176,7 +176,8 @@ def asr_from_config(cfg: DictConfig, paths: TrackPaths) -> ASRModel:
     overrides: dict = {}
     if cfg.get("asr_overrides_file"):
         overrides.update(read_yaml_overrides(repo_path(cfg.asr_overrides_file)))
-    overrides.update(OmegaConf.to_container(cfg.get("asr_overrides") or {}, resolve=True))
+    if cfg.get("asr_overrides"):  # an empty mapping is falsy: nothing to add
+        overrides.update(OmegaConf.to_container(cfg.asr_overrides, resolve=True))
     return load_asr(Path(folder).expanduser(), yaml_path=repo_path(cfg.asr_config), overrides=overrides,
                     device=cfg.get("device"), decoder_representation=cfg.get("decoder_representation"))
 

@@ -31,7 +31,9 @@ stage finetune  "$PY" train_asr.py transformer_cpc1.yaml --overrides_file="$OVER
                     --pretrained_save_folder="$EXP/asr_pretrain/save" \
                     --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model"
 stage infer     "$PY" infer.py path.root="$ROOT" asr_overrides_file="$OVERRIDES"
-stage evaluate  "$PY" evaluate.py path.root="$ROOT"
+# The demo ASR barely recognises MSBG-processed speech, so a fit can end where the data do not determine it
+# (README "Results"); keep it, as the original did, instead of stopping.
+stage evaluate  "$PY" evaluate.py path.root="$ROOT" allow_degenerate_fit=true
 
 echo "=== stage times (wall), also in $TIMES"
 cat "$TIMES"

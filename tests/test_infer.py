@@ -175,3 +175,16 @@ def test_open_track_writes_its_own_files(tmp_path):
     assert paths.similarity_json("dev", "enc").name == "dev_enc_similarity_indep.json"
     with pytest.raises(FileNotFoundError, match="asr_indep"):
         infer.asr_from_config(cfg, paths)
+
+
+def test_model_sizes_from_an_overrides_file_alone(experiment, asr, tmp_path):
+    """The demo's way: sizes in ``asr_overrides_file`` and ``asr_overrides`` left at its default {}."""
+    sizes = tmp_path / "sizes.yaml"
+    sizes.write_text("".join(f"{k}: {v}\n" for k, v in TINY.items()))
+    with initialize_config_dir(config_dir=str(REPO), version_base=None):
+        cfg = compose("config", overrides=[f"path.root={experiment}", f"asr_overrides_file={sizes}",
+                                           "device=cpu"])
+    assert not cfg.asr_overrides  # the default
+    from_file = infer.asr_from_config(cfg, infer.resolve_track(cfg))
+    wav = np.sin(np.arange(16000) * 0.05).astype(np.float32)
+    np.testing.assert_array_equal(from_file.encode(wav), asr.encode(wav))
