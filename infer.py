@@ -201,16 +201,16 @@ def read_yaml_overrides(path: Path) -> dict:
 @hydra.main(version_base=None, config_path=".", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Compute the dev and test similarity files of the configured track."""
-    torch.set_grad_enabled(False)
     if int(cfg.get("infer_threads", 1)) > 0:
         pin_threads(int(cfg.infer_threads))
     paths = resolve_track(cfg)
-    asr = asr_from_config(cfg, paths)
-    logger.info("ASR on %s, decoder representation %s", asr.device, asr.decoder_representation)
-    for part in PARTS:
-        compute_part(asr, signal_table(paths, part), paths.similarity_json(part, "enc"),
-                     paths.similarity_json(part, "dec"), flush_every=int(cfg.flush_every),
-                     dtw=str(cfg.dtw), progress=bool(cfg.get("progress", True)))
+    with torch.no_grad():  # a context, not a global switch: callers (tests, notebooks) keep autograd
+        asr = asr_from_config(cfg, paths)
+        logger.info("ASR on %s, decoder representation %s", asr.device, asr.decoder_representation)
+        for part in PARTS:
+            compute_part(asr, signal_table(paths, part), paths.similarity_json(part, "enc"),
+                         paths.similarity_json(part, "dec"), flush_every=int(cfg.flush_every),
+                         dtw=str(cfg.dtw), progress=bool(cfg.get("progress", True)))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ def make_cfg(root: Path, *overrides: str):
 def experiment(tmp_path_factory):
     root = make_experiment(tmp_path_factory.mktemp("infer"))
     infer.main(make_cfg(root))
+    assert torch.is_grad_enabled()  # main() must not switch autograd off for its caller
     return root
 
 
