@@ -22,8 +22,8 @@ from pathlib import Path
 
 import speechbrain as sb
 import torch
-import yaml
 from hyperpyyaml import load_hyperpyyaml
+from ruamel.yaml import YAML
 
 from e032.asr.checkpoint import load_pretrained_into, torch_load
 from e032.asr.data import build_datasets
@@ -43,8 +43,15 @@ def parse_command_line(argv: list[str]):
         else:
             rest.append(arg)
     hparams_file, run_opts, cli_overrides = sb.parse_arguments(rest)
-    overrides = {**file_overrides, **(yaml.safe_load(cli_overrides) or {})}
+    # one `key: value` line per --key=value; parsed line by line so that a repeated key takes its last value
+    cli = {k: v for line in cli_overrides.splitlines() if line.strip() for k, v in load_yaml(line).items()}
+    overrides = {**file_overrides, **cli}
     return hparams_file, run_opts, overrides
+
+
+def load_yaml(source):
+    """Parse YAML 1.2 as HyperPyYAML does (PyYAML's 1.1 rules would read ``1e-3`` as a string)."""
+    return YAML(typ="safe", pure=True).load(source)
 
 
 def read_overrides_file(path: str) -> dict:
@@ -52,7 +59,7 @@ def read_overrides_file(path: str) -> dict:
     if not Path(path).is_file():
         raise FileNotFoundError(f"overrides file not found: {path}")
     with open(path, encoding="utf-8") as f:
-        overrides = yaml.safe_load(f) or {}
+        overrides = load_yaml(f) or {}
     if not isinstance(overrides, dict):
         raise ValueError(f"{path} must be a yaml mapping of key: value overrides")
     return overrides

@@ -302,3 +302,12 @@ def test_masks_follow_speechbrain_05(dim, width):
     assert (y1 != x).any(dim=3 - dim)[:, -1].any()
     with pytest.raises(ValueError, match="position_rule"):
         MaskAlongAxis(position_rule="random")
+
+
+def test_overrides_are_read_as_yaml_1_2_like_hyperpyyaml(tmp_path):
+    """``1e-3`` is a float in YAML 1.2 (SpeechBrain's reading); PyYAML's 1.1 rules made it a string."""
+    overrides_file = tmp_path / "o.yaml"
+    overrides_file.write_text("lr_sgd: 2e-5\ncnn_channels: [8, 16, 16]\n")
+    _, _, overrides = train_asr.parse_command_line(
+        [str(YAML), f"--overrides_file={overrides_file}", "--lr_adam=1e-3"])
+    assert overrides == {"lr_sgd": 2e-5, "cnn_channels": [8, 16, 16], "lr_adam": 1e-3}
