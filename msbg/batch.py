@@ -21,7 +21,7 @@ from typing import Any
 
 import soundfile as sf
 
-from msbg.audiogram import Audiogram, Listener
+from msbg.audiogram import Audiogram, Listener, audiogram_from_levels
 from msbg.ear import Ear, listen
 from msbg.tables import CLARITY_AUDIOGRAM_HZ, MSBG_SAMPLE_RATE
 
@@ -166,11 +166,13 @@ def run_jobs(
         Before any processing, if an input is missing or not 2-channel 44.1 kHz, two jobs share
         an output, or ``ear_params`` are invalid; during processing, naming the failing file.
     """
+    from tqdm import tqdm
+
     from e032.threads import default_num_workers
 
     jobs = list(jobs)
     params = {**DEFAULT_EAR_PARAMS, **dict(ear_params or {})}
-    Ear(**params)  # validate the parameters here, not in every worker
+    ear = Ear(**params)  # validates the parameters here, not in every worker
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     todo = _check_jobs(jobs, skip_existing)
     n_workers = min(default_num_workers(num_workers), max(len(todo), 1))
@@ -181,12 +183,11 @@ def run_jobs(
         len(jobs) - len(todo),
         n_workers,
     )
-    bar = _progress_bar(len(todo), progress)
+    bar = tqdm(total=len(todo), desc="MSBG", unit="file", disable=not progress)
     worker_cpu_s = 0.0
     if n_workers <= 1:
         from threadpoolctl import threadpool_limits
 
-        ear = Ear(**params)
         with threadpool_limits(1):
             for job in todo:
                 process_job(job, ear)
@@ -213,22 +214,6 @@ def run_jobs(
     )
     logger.info("MSBG done: %s", summary)
     return summary
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="MSBG", unit="file")
 
 
 # ---- job lists (CSV) ---------------------------------------------------------------------------
@@ -283,8 +268,8 @@ def read_job_csv(
         else:
             try:
                 levels = [float(row[c]) for c in LEVEL_COLUMNS]
-                left = Audiogram(levels[:8], CLARITY_AUDIOGRAM_HZ)
-                right = Audiogram(levels[8:], CLARITY_AUDIOGRAM_HZ)
+                left = audiogram_from_levels(levels[:8])
+                right = audiogram_from_levels(levels[8:])
             except (TypeError, ValueError) as err:
                 raise ValueError(f"{where}: bad audiogram: {err}") from None
         jobs.append(

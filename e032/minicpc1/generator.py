@@ -197,19 +197,16 @@ def _clean_utterance(job: tuple[str, str, str, str]) -> tuple[str, float]:
     return utt_id, len(signal) / CLEAN_SAMPLE_RATE
 
 
-def _wav_bytes(signal: npt.NDArray[np.float64], sample_rate: int, subtype: str) -> bytes:
-    """WAV file bytes. libsndfile stamps float WAVs' PEAK chunk with the wall-clock time (the real
-    CPC1 files carry one too); the stamp is zeroed so that the same seed gives the same bytes."""
+def _write_wav(path: Path, signal: npt.NDArray[np.float64], sample_rate: int, subtype: str) -> None:
+    """Write a WAV atomically. libsndfile stamps float WAVs' PEAK chunk with the wall-clock time;
+    the real CPC1 files carry the chunk too, so it is kept (unlike :func:`e032.io.write_wav_atomic`,
+    which leaves it out) but its stamp is zeroed so that the same seed gives the same bytes."""
     buffer = io.BytesIO()
     sf.write(buffer, signal, sample_rate, subtype=subtype, format="WAV")
     data = bytearray(buffer.getvalue())
     peak = data.find(b"PEAK", 12, 200)
     if peak >= 0:  # chunk id, size, version, then the 32-bit timestamp
         data[peak + 12 : peak + 16] = bytes(4)
-    return bytes(data)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
@@ -222,10 +219,6 @@ def _link_atomic(source: Path, path: Path) -> None:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
-
-
-def _write_wav(path: Path, signal: npt.NDArray[np.float64], sample_rate: int, subtype: str) -> None:
-    _write_bytes(path, _wav_bytes(signal, sample_rate, subtype))
 
 
 def _reference(target: npt.NDArray[np.float64], onset: int, offset: int) -> npt.NDArray[np.float64]:
@@ -255,7 +248,7 @@ def run_scene(
         out = apply_system(sig.system, audio.target, audio.interferer, (sig.listener.levels_l, sig.listener.levels_r))
         n_out = audio.target.shape[0] - (HA_OUTPUT_TRIM_SAMPLES if sig.system != "E001" else 0)
         paths = [job.archive / "clarity_data" / "HA_outputs" / folder / f"{sig.signal}.wav" for folder in sig.folders]
-        _write_bytes(paths[0], _wav_bytes(out.output[:n_out], SAMPLE_RATE, "FLOAT"))
+        _write_wav(paths[0], out.output[:n_out], SAMPLE_RATE, "FLOAT")
         for path in paths[1:]:  # the *_indep copy shares the file (hard link), as identical bytes
             _link_atomic(paths[0], path)
         span = slice(audio.onset + out.delay_samples, audio.offset + out.delay_samples)

@@ -32,9 +32,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import irfft, rfft
 from scipy.signal import butter, firwin2, lfilter, oaconvolve, sosfilt
 
+from e032.minicpc1.listeners import AUDIOGRAM_CFS
 from e032.minicpc1.scenes import DB_SPL_AT_0_DBFS, SAMPLE_RATE
 
-AUDIOGRAM_CFS: Final[tuple[int, ...]] = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000)
 # NAL-R frequency-dependent constant k(f) in dB (Byrne & Dillon 1986), at AUDIOGRAM_CFS.
 NALR_K_DB: Final[tuple[float, ...]] = (-17.0, -8.0, 1.0, -1.0, -2.0, -2.0, -2.0, -2.0)
 NALR_FIR_TAPS: Final[int] = 513  # 5.8 ms group delay at 44.1 kHz

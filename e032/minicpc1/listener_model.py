@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import next_fast_len, rfft
 
+from e032.minicpc1.listeners import AUDIOGRAM_CFS
 from e032.minicpc1.scenes import DB_SPL_AT_0_DBFS, SAMPLE_RATE
 
 BAND_CFS_HZ: Final[tuple[float, ...]] = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
@@ -37,7 +38,6 @@ SPEECH_RANGE_DB: Final[float] = 30.0
 DESENSITISATION_MAX: Final[float] = 0.4
 I50: Final[float] = 0.28
 SLOPE: Final[float] = 0.06
-AUDIOGRAM_CFS: Final[tuple[int, ...]] = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000)
 
 
 def band_levels_db_spl(signal: npt.NDArray[np.float64], sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:

@@ -9,13 +9,14 @@ frequencies, rounded to 5 dB and kept in [0, 100] dB HL (MSBG is not meant for m
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+
+from e032.io import read_json
 
 AUDIOGRAM_CFS: Final[tuple[int, ...]] = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000)  # Hz
 REAL_AUDIOGRAMS_PATH: Final[Path] = Path(__file__).parent / "data" / "cpc1_audiograms.json"
@@ -59,8 +60,7 @@ class SyntheticListener:
 
 def load_real_audiograms() -> npt.NDArray[np.float64]:
     """The 27 real CPC1 audiograms as an array [shape=(27, 2, 8)] (listener, ear (l, r), frequency)."""
-    with open(REAL_AUDIOGRAMS_PATH, encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_json(REAL_AUDIOGRAMS_PATH, what="real CPC1 audiogram file")
     return np.array([[v["l"], v["r"]] for v in data["listeners"].values()], dtype=np.float64)
 
 
