@@ -91,10 +91,10 @@ def signal_table(paths: TrackPaths, part: str) -> list[SignalFiles]:
     """
     tables = {(ear, kind): read_manifest(paths.asr_csv(ear, part, kind)) for ear, kind in EAR_KINDS}
     ids = list(tables[("left", "msbg")])
-    for key, table in tables.items():
+    for (ear, kind), table in tables.items():
         if set(table) != set(ids):
             diff = sorted(set(ids) ^ set(table))[:3]
-            raise ValueError(f"{paths.asr_csv(*key[:1], part, key[1])} and {paths.asr_csv('left', part, 'msbg')} "
+            raise ValueError(f"{paths.asr_csv(ear, part, kind)} and {paths.asr_csv('left', part, 'msbg')} "
                              f"list different signals (e.g. {diff})")
     for (ear, kind), table in tables.items():
         for wav in table.values():

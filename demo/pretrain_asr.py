@@ -26,8 +26,6 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -40,8 +38,7 @@ logger = logging.getLogger(__name__)
 
 def pretrain_args(clean_corpus: Path, output_folder: Path, extra: list[str]) -> list[str]:
     """``train_asr.py`` arguments of the pre-training run (all epochs in stage 1)."""
-    with open(OVERRIDES, encoding="utf-8") as f:
-        n_epochs = int(yaml.safe_load(f)["stage_one_epochs"])
+    n_epochs = int(train_asr.read_overrides_file(str(OVERRIDES))["stage_one_epochs"])
     for name in ("clean_train.csv", "clean_valid.csv"):
         if not (clean_corpus / name).is_file():
             raise FileNotFoundError(f"{clean_corpus / name} not found: generate the mini-CPC1 first")

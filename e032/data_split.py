@@ -100,8 +100,8 @@ def load_or_make_split(
         scene is in neither list (the lists belong to other data: delete them to redraw).
     """
     if train_list.is_file() and dev_list.is_file():
-        train = _read_scene_list(train_list)
-        dev = _read_scene_list(dev_list)
+        train = read_scene_list(train_list)
+        dev = read_scene_list(dev_list)
         _check_stored_split(train, dev, unique_scenes(records), train_list, dev_list)
         logger.info("reusing the scene split %s / %s", train_list, dev_list)
         return train, dev, True
@@ -114,7 +114,14 @@ def load_or_make_split(
     return train, dev, False
 
 
-def _read_scene_list(path: Path) -> list[str]:
+def read_scene_list(path: str | Path) -> list[str]:
+    """Read a stored scene list of the split (a JSON list of scene IDs).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the file is missing, not JSON, or not a list of strings.
+    """
     scenes = read_json(path, what="scene split list")
     if not isinstance(scenes, list) or not all(isinstance(s, str) for s in scenes):
         raise ValueError(f"scene split list {path} must be a JSON list of scene IDs (strings)")

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.stats import kendalltau, pearsonr
 
+from e032 import data_split
 from e032.io import atomic_path, read_json, write_csv_atomic
 
 logger = logging.getLogger(__name__)
@@ -393,12 +394,8 @@ def check_similarity_files(files: Mapping[tuple[Part, Representation], Path]) ->
 
 
 def read_scene_list(path: str | Path) -> frozenset[str]:
-    """Read a scene list of the train/dev split (a JSON list of scene IDs)."""
-    path = Path(path)
-    scenes = read_json(path, "scene list")
-    if not isinstance(scenes, list) or not all(isinstance(s, str) for s in scenes):
-        raise ValueError(f"{path}: expected a JSON list of scene IDs")
-    return frozenset(scenes)
+    """Read a scene list of the train/dev split (as :func:`e032.data_split.read_scene_list`)."""
+    return frozenset(data_split.read_scene_list(path))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from e032.cpc1_inputs import check_dataset_folders, check_listeners, check_wav_headers, load_records
 from e032.io import read_json, write_json_atomic
-from e032.manifests import EARS, SignalItem, item_wav
+from e032.manifests import EARS, KINDS, SignalItem, item_wav
 from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
 from e032.threads import default_num_workers, pin_threads
 from e032.tracks import TrackPaths
@@ -215,6 +215,6 @@ def output_folders(paths: TrackPaths) -> list[Path]:
     folders = [paths.msbg_dir(split) for split in SPLITS] + [paths.asr_data_dir]
     folders.append(paths.split_list("train").parent)
     folders += [paths.asr_wav(split, ear, kind, "x").parent
-                for split in SPLITS for ear in EARS for kind in ("msbg", "ref")]
+                for split in SPLITS for ear in EARS for kind in KINDS]
     return folders
 

@@ -21,9 +21,10 @@ import sentencepiece as spm
 import speechbrain as sb
 import torch
 
+from e032.manifests import CSV_HEADER as CSV_COLUMNS  # the columns prepare_data.py writes
+
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("ID", "duration", "wav", "spk_id", "wrd")
 OUTPUT_KEYS = ["id", "sig", "wrd", "tokens_bos", "tokens_eos", "tokens"]
 
 
