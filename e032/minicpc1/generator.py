@@ -431,12 +431,21 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@contextlib.contextmanager
 def _executor(n_workers: int):
-    """A process pool (spawn: safe even if the parent holds threads), or a null context for 1 worker."""
+    """A process pool (spawn: safe even if the parent holds threads), or None for 1 worker.
+
+    With 1 worker the work runs in this process with BLAS limited to one thread for the duration
+    only, so the caller's thread settings (environment, torch) are left as they were.
+    """
     if n_workers <= 1:
-        pin_threads(1)
-        return contextlib.nullcontext(None)
-    return ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            yield None
+        return
+    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+        yield pool
 
 
 def _chunks(pool, n_items: int, n_workers: int) -> dict:
