@@ -222,6 +222,37 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert noam_steps(out) == 1  # 8 utterances split over 2 processes of batch 4: one update each, in step
 
 
+
+SLOW_PUBLISH = """
+import os, sys, time
+sys.path.insert(0, {repo!r})
+import e032.asr.training as training
+import train_asr
+
+def slow_replace(src, dst):  # rank 0 publishes each checkpoint late, as on a slow file system
+    time.sleep(1.5)
+    os.replace(src, dst)
+
+training.os = type("SlowOs", (), {{"replace": staticmethod(slow_replace)}})
+train_asr.main(sys.argv[1:])
+"""
+
+
+def test_ddp_does_not_deadlock_when_a_checkpoint_is_published_late(tmp_path):
+    """Regression: rank 1 listed checkpoints before rank 0 renamed CKPT.yaml into place, so the two
+    disagreed on what to delete and waited on each other's broadcasts for ever (seen in pre-training)."""
+    script = tmp_path / "slow_publish.py"
+    script.write_text(SLOW_PUBLISH.format(repo=str(REPO)))
+    out = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*torchrun, str(script), *tiny_args(out, "--number_of_epochs=3", "--stage_one_epochs=10",
+                                              "--valid_search_interval=100")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(epoch_lines(out)) == 3
+    assert len(list((out / "save").glob("CKPT+*"))) == 1  # averaged model only, older ones deleted
+
 # ---------------------------------------------------------------------------------- device
 def test_device_defaults_to_cpu_without_cuda_and_can_be_overridden(monkeypatch):
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)

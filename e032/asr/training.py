@@ -72,6 +72,10 @@ class AtomicCheckpointer(Checkpointer):
         if self._pending_meta is not None:  # main process only
             os.replace(self._pending_meta, self._pending_meta.with_name(METAFNAME))
             self._pending_meta = None
+        # Under DDP every process must see the published checkpoint before going on: the deletion that
+        # follows (save_and_keep_only) lists checkpoints on every process and broadcasts once per deleted
+        # one, so a process that listed them before the rename would wait on a broadcast that never comes.
+        sb.utils.distributed.ddp_barrier()
         return ckpt
 
     def _save_checkpoint_metafile(self, fpath, meta_to_include={}, end_of_epoch=True):  # noqa: B006
