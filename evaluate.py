@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from e032 import evaluation as ev
 from e032.io import write_json_atomic
@@ -78,15 +78,30 @@ def load_inputs(paths: TrackPaths) -> EvaluationInputs:
 
 
 def evaluate_track(
-    inputs: EvaluationInputs, allow_degenerate_fit: bool = False
+    inputs: EvaluationInputs,
+    allow_degenerate_fit: bool = False,
+    initial_guess: tuple[float, float] | str = ev.INITIAL_GUESS,
 ) -> dict[str, ev.RepresentationResult]:
     """Fit and score the encoder and the decoder separately."""
     return {
         rep: ev.evaluate_representation(
-            rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels, allow_degenerate_fit
+            rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels, allow_degenerate_fit,
+            initial_guess,
         )
         for rep in ev.REPRESENTATIONS
     }
+
+
+def initial_guess_from_config(value: Any) -> tuple[float, float] | str:
+    """``fit_initial_guess``: a list ``[x0, k]`` or ``auto``; one clear error otherwise."""
+    if isinstance(value, str):
+        if value != ev.AUTO_START:
+            raise ValueError(f"fit_initial_guess must be [x0, k] or {ev.AUTO_START}, got {value!r}")
+        return value
+    values = list(value) if isinstance(value, ListConfig | list | tuple) else None
+    if values is None or len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+        raise ValueError(f"fit_initial_guess must be [x0, k] or {ev.AUTO_START}, got {value!r}")
+    return float(values[0]), float(values[1])
 
 
 def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]) -> dict[str, Any]:
@@ -123,7 +138,8 @@ def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one track: load, fit and score, write, and print the results table."""
     paths = resolve_track(cfg)
-    results = evaluate_track(load_inputs(paths), bool(cfg.allow_degenerate_fit))
+    initial_guess = initial_guess_from_config(cfg.get("fit_initial_guess", list(ev.INITIAL_GUESS)))
+    results = evaluate_track(load_inputs(paths), bool(cfg.allow_degenerate_fit), initial_guess)
     document = write_outputs(paths, results)
     print(ev.format_results_table(results, paths.track))  # CLI summary
     print(f"results: {paths.results_json}\nplot:    {paths.results_plot}")

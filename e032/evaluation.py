@@ -49,6 +49,7 @@ PARTS: Final[tuple[Part, ...]] = ("dev", "test")
 SIMILARITY_SCALE: Final = 100.0  # similarities are multiplied by 100 before the fit (original)
 CORRECTNESS_MAX: Final = 100.0  # upper asymptote L of the logistic: correctness is a percentage
 INITIAL_GUESS: Final[tuple[float, float]] = (50.0, 1.0)  # (x0, k), as in the original
+AUTO_START: Final = "auto"  # initial_guess value: start from the dev data (data_driven_start)
 METRIC_NAMES: Final[tuple[str, ...]] = ("RMSE", "Std", "NCC", "KT")
 SUBMISSION_HEADER: Final[tuple[str, str]] = ("signal_ID", "intelligibility_score")  # CPC1 format
 MAX_IDS_SHOWN: Final = 10  # signal IDs listed in a pairing error
@@ -95,6 +96,7 @@ class LogisticMapping:
 
     x0: float
     k: float
+    initial_guess: tuple[float, float] = INITIAL_GUESS  # the (x0, k) the fit started from
 
     def predict(self, similarity: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Predicted correctness (%) from raw similarities (not yet scaled by 100)."""
@@ -120,10 +122,35 @@ def _check_pairs(
     return x, y
 
 
+def data_driven_start(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, float]:
+    """A start (x0, k) for the logistic fit whose tangent at x0 is the least-squares line of y on x.
+
+    The logistic ``100 / (1 + exp(-k (x - x0)))`` has slope ``25 k`` at its midpoint ``x0``; matching
+    the regression line's slope ``b`` and its 50 % crossing gives ``k = b / 25`` and
+    ``x0 = mean(x) + (50 - mean(y)) / b``, kept inside the data's range. Not in the original (which
+    always starts at (50, 1), a near-step curve from which the fit may not converge); for data such
+    as the demo's, whose similarities are far from 0.5 or span a narrow range.
+
+    Examples
+    --------
+    >>> x = np.linspace(20.0, 60.0, 41)
+    >>> x0, k = data_driven_start(x, logistic(x, 40.0, 0.1))
+    >>> round(x0, 6), round(k, 3)
+    (40.0, 0.084)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    slope = float(np.cov(x, y, bias=True)[0, 1] / np.var(x))
+    if slope == 0.0:
+        return float(np.median(x)), 0.0
+    x0 = float(np.clip(x.mean() + (CORRECTNESS_MAX / 2 - y.mean()) / slope, x.min(), x.max()))
+    return x0, slope / (CORRECTNESS_MAX / 4)
+
+
 def fit_logistic(
     similarity: npt.ArrayLike,
     correctness: npt.ArrayLike,
-    initial_guess: tuple[float, float] = INITIAL_GUESS,
+    initial_guess: tuple[float, float] | str = INITIAL_GUESS,
     allow_degenerate: bool = False,
 ) -> LogisticMapping:
     """Fit the logistic mapping to dev similarities and labels, as the original recipe does.
@@ -132,7 +159,7 @@ def fit_logistic(
     ----------
     similarity : raw similarities [shape=(n,)], scaled by 100 here before the fit.
     correctness : labels [shape=(n,)], percentage of words correct in [0, 100].
-    initial_guess : starting (x0, k); the original's (50, 1).
+    initial_guess : starting (x0, k); the original's (50, 1), or ``"auto"``: :func:`data_driven_start`.
     allow_degenerate : if True, a fit that ends at parameters the data do not determine is kept
         with a warning (what the original silently did) instead of raising.
 
@@ -155,6 +182,13 @@ def fit_logistic(
             f"all {x.size} dev similarities are equal ({x[0] / SIMILARITY_SCALE:g}): "
             "a logistic mapping cannot be fitted to a constant predictor"
         )
+    if isinstance(initial_guess, str):
+        if initial_guess != AUTO_START:
+            raise ValueError(f"initial_guess must be (x0, k) or {AUTO_START!r}, got {initial_guess!r}")
+        initial_guess = data_driven_start(x, y)
+    if len(initial_guess) != 2 or not np.all(np.isfinite(np.asarray(initial_guess, dtype=np.float64))):
+        raise ValueError(f"initial_guess must be two finite numbers (x0, k) or {AUTO_START!r}, got {initial_guess!r}")
+    initial_guess = (float(initial_guess[0]), float(initial_guess[1]))
     data = (
         f"{x.size} dev pairs, similarity x 100 in [{x.min():.4g}, {x.max():.4g}], "
         f"correctness in [{y.min():.4g}, {y.max():.4g}], start (x0, k) = {tuple(initial_guess)}"
@@ -175,7 +209,7 @@ def fit_logistic(
         if not allow_degenerate:
             raise LogisticFitError(message + " (allow_degenerate_fit=true keeps it, as the original)")
         logger.warning("%s; kept because allow_degenerate_fit is set", message)
-    return LogisticMapping(x0=float(params[0]), k=float(params[1]))
+    return LogisticMapping(x0=float(params[0]), k=float(params[1]), initial_guess=initial_guess)
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -492,12 +526,14 @@ def evaluate_representation(
     test: Paired,
     test_labels: Labels,
     allow_degenerate_fit: bool = False,
+    initial_guess: tuple[float, float] | str = INITIAL_GUESS,
 ) -> RepresentationResult:
     """Fit the mapping on ``dev``, apply it to ``test`` and compute every metric.
 
-    ``allow_degenerate_fit`` is passed to :func:`fit_logistic` as ``allow_degenerate``.
+    ``allow_degenerate_fit`` and ``initial_guess`` are passed to :func:`fit_logistic`.
     """
-    mapping = fit_logistic(dev.similarity, dev.correctness, allow_degenerate=allow_degenerate_fit)
+    mapping = fit_logistic(dev.similarity, dev.correctness, initial_guess=initial_guess,
+                           allow_degenerate=allow_degenerate_fit)
     dev_prediction = mapping.predict(dev.similarity)
     test_prediction = mapping.predict(test.similarity)
     listeners = [test_labels.listener[s] for s in test.signal_ids]
@@ -557,7 +593,7 @@ def results_document(
                 "mapping": {
                     "x0": r.mapping.x0,
                     "k": r.mapping.k,
-                    "initial_guess": list(INITIAL_GUESS),
+                    "initial_guess": list(r.mapping.initial_guess),
                     "similarity_scale": SIMILARITY_SCALE,
                 },
                 "n_dev": len(r.dev.signal_ids),

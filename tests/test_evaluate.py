@@ -233,6 +233,62 @@ def test_fit_reports_non_convergence_clearly():
         ev.fit_logistic(similarity, np.zeros(50))  # all labels 0: k runs off to -inf
 
 
+def weakly_related_dev_data(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like a weak demo decoder: similarities 0.05-0.55, 8-word binomial labels, midpoint at 0.15."""
+    rng = np.random.default_rng(seed)
+    similarity = rng.uniform(0.05, 0.55, 135)
+    p = ev.logistic(100 * similarity, 15.0, 0.06) / 100
+    return similarity, 100 * rng.binomial(8, p) / 8
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_auto_start_converges_where_the_original_start_does_not(seed):
+    similarity, correctness = weakly_related_dev_data(seed)
+    with pytest.raises(ev.LogisticFitError, match="did not converge"):
+        ev.fit_logistic(similarity, correctness)  # (50, 1): a step far from the data
+    mapping = ev.fit_logistic(similarity, correctness, initial_guess="auto")
+    assert 10 < mapping.x0 < 20 and 0.04 < mapping.k < 0.08  # generated with (15, 0.06)
+    assert mapping.initial_guess == ev.data_driven_start(100 * similarity, correctness)
+
+
+def test_auto_start_matches_the_least_squares_line():
+    x = np.array([10.0, 20.0, 30.0, 40.0])
+    y = np.array([20.0, 40.0, 60.0, 80.0])  # slope 2 %/unit, 50 % at x = 25
+    assert ev.data_driven_start(x, y) == pytest.approx((25.0, 2.0 / 25.0))
+    assert ev.data_driven_start(x, y[::-1]) == pytest.approx((25.0, -2.0 / 25.0))
+    assert ev.data_driven_start(x, y + 100.0)[0] == 10.0  # crossing outside the data: clipped
+
+
+def test_where_the_original_start_converges_auto_gives_the_same_fit():
+    similarity, correctness = weakly_related_dev_data(0)
+    original = ev.fit_logistic(similarity, correctness)
+    auto = ev.fit_logistic(similarity, correctness, initial_guess="auto")
+    assert (auto.x0, auto.k) == pytest.approx((original.x0, original.k), rel=1e-4)
+
+
+@pytest.mark.parametrize("bad", ["median", [1.0], [1.0, float("nan")]])
+def test_bad_initial_guess_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="initial_guess"):
+        ev.fit_logistic([0.1, 0.2, 0.3], [10.0, 50.0, 90.0], initial_guess=bad)
+
+
+@pytest.mark.parametrize("value", ["'median'", "[1.0]", "[a, 1]"])
+def test_bad_fit_initial_guess_setting_is_named(tmp_path, value):
+    build_experiment(tmp_path)
+    with pytest.raises(ValueError, match="fit_initial_guess must be"):
+        evaluate.main(make_cfg(tmp_path, f"fit_initial_guess={value}"))
+
+
+def test_auto_start_is_recorded_in_results_json(tmp_path):
+    build_experiment(tmp_path, seed=5)
+    document = evaluate.main(make_cfg(tmp_path, "fit_initial_guess=auto"))
+    default = evaluate.main(make_cfg(tmp_path))
+    for rep in ("enc", "dec"):
+        assert document["details"][rep]["mapping"]["initial_guess"] != [50.0, 1.0]
+        assert default["details"][rep]["mapping"]["initial_guess"] == [50.0, 1.0]
+        assert document[f"{rep}_results"]["NCC"] == pytest.approx(default[f"{rep}_results"]["NCC"], abs=1e-6)
+
+
 def test_fit_reports_degenerate_fit_clearly(caplog):
     # similarities 100 times too small: the curve stays flat at the start values (50, 1)
     similarity = np.linspace(0.004, 0.009, 50)
