@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -114,6 +115,25 @@ def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
         rows = list(csv.reader(f))
     assert rows[0] == ["signal_ID", "intelligibility_score"] and len(rows) == 1 + len(test_records)
     assert "RMSE" in table and "dec" in table
+
+    # the demo's quality report (demo/quality.py) against a computation from the raw files
+    printed = run("demo/quality.py", f"--root={tiny_cpc1_root}", f"--exp={exp}")
+    assert "dev-mean predictor" in printed and "ceiling NCC" in printed
+    report = json.loads((exp / "demo_quality.json").read_text())
+    dev_y = [r["correctness"] for r in train_records if r["scene"] in dev_scenes]
+    labels = {r["signal"]: r["correctness"]
+              for r in json.loads((tiny_cpc1_root / "test_listener_responses/CPC1.test.json").read_text())}
+    latent_p = {s["signal"]: s["p"] for s in json.loads((tiny_cpc1_root / "latent/signals.json").read_text())}
+    test_ids = sorted(labels)
+    assert report["n_test"] == len(test_records) and report["dev_mean"] == pytest.approx(np.mean(dev_y))
+    assert report["dev_mean_rmse"] == pytest.approx(
+        np.sqrt(np.mean([(labels[s] - np.mean(dev_y)) ** 2 for s in test_ids])))
+    assert report["ceiling_ncc"] == pytest.approx(
+        np.corrcoef([latent_p[s] for s in test_ids], [labels[s] for s in test_ids])[0, 1])
+    assert report["target_ncc"] == pytest.approx(0.8 * report["ceiling_ncc"])
+    for rep in ("enc", "dec"):
+        assert report[rep]["RMSE"] == results[f"{rep}_results"]["RMSE"]
+        assert report[rep]["beats_dev_mean"] == (report[rep]["RMSE"] < report["dev_mean_rmse"])
 
     # running everything again changes nothing
     before = tree_digest(exp)

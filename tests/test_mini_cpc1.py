@@ -317,6 +317,20 @@ def test_hearing_aid_systems() -> None:
     assert spectrum[freqs > 6000].sum() < 0.01 * spectrum[freqs < 2000].sum()  # harsh low-pass
 
 
+def test_every_system_limits_its_output_to_110_db_spl() -> None:
+    rng = np.random.default_rng(2)
+    target = rng.standard_normal((SAMPLE_RATE // 2, 2)) * 10 ** (-20 / 20)  # 100 dB SPL
+    noise = rng.standard_normal((SAMPLE_RATE // 2, 2)) * 10 ** (-8 / 20)  # 112 dB SPL: too loud already
+    severe = ([50, 60, 70, 80, 90, 95, 100, 100],) * 2
+    level = lambda x: 20 * np.log10(np.sqrt(np.mean(x**2)))  # noqa: E731
+    for system in ("E001", "E002", "E003", "E004", "E005"):
+        out = apply_system(system, target, noise, severe)
+        assert level(out.output) == pytest.approx(-10.0, abs=1e-9), system  # 110 dB SPL, MSBG calibration
+        np.testing.assert_allclose(out.output, out.target + out.noise, atol=1e-12)
+    quiet = apply_system("E001", target * 0.01, noise * 0.01, severe)  # below the limit: untouched
+    np.testing.assert_array_equal(quiet.output, target * 0.01 + noise * 0.01)
+
+
 def test_spatialize_gives_itd_and_ild() -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(SAMPLE_RATE // 2)

@@ -50,7 +50,7 @@ from e032.threads import default_num_workers, pin_threads
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION: Final[int] = 1  # bump whenever the same configuration would give other files
+GENERATOR_VERSION: Final[int] = 2  # bump whenever the same configuration would give other files
 CLEAN_SAMPLE_RATE: Final[int] = 16000
 CLEAN_LEVEL_DBFS: Final[float] = -25.0
 REFERENCE_LEVEL_DBFS: Final[float] = -21.0  # active level of the 16-bit target reference (fixture: about -22)

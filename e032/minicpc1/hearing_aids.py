@@ -14,6 +14,10 @@ Systems
 wide-dynamic-range compressor (STFT); ``E004`` degrading: 2 kHz low-pass plus hard peak clipping;
 ``E005`` oracle-SNR Wiener noise reduction followed by NAL-R.
 
+Every system ends in an **output limit**, as a hearing aid's maximum power output does: an output whose
+RMS (both ears, whole signal) exceeds ``MAX_OUTPUT_DB_SPL`` = 110 dB SPL (-10 dBFS in MSBG's calibration;
+typical aids saturate at 110-125 dB SPL) is scaled down to it, and its target and noise parts with it.
+
 References
 ----------
 D. Byrne and H. Dillon, "The National Acoustic Laboratories' (NAL) new procedure for selecting the
@@ -50,6 +54,7 @@ NR_FLOOR_DB: Final[float] = -12.0
 NR_TAU_S: Final[float] = 0.03
 DEGRADE_CUTOFF_HZ: Final[float] = 2000.0
 DEGRADE_CLIP_X_RMS: Final[float] = 1.5  # clip at this multiple of the low-passed signal's RMS
+MAX_OUTPUT_DB_SPL: Final[float] = 110.0  # RMS output limit (maximum power output), = -10 dBFS
 HA_OUTPUT_TRIM_SAMPLES: Final[int] = 140  # processed outputs are shorter than the scene (as in CPC1)
 _WINDOW: Final = np.hanning(STFT_NPERSEG + 1)[:-1]  # periodic Hann
 _WINDOW_OLA: Final[float] = float(np.sum(_WINDOW**2) / STFT_HOP)  # sum of w^2 over overlapping frames (1.5)
@@ -253,4 +258,14 @@ def apply_system(
     """
     if system not in SYSTEMS:
         raise KeyError(f"unknown hearing-aid system {system!r}; known: {sorted(SYSTEMS)}")
-    return SYSTEMS[system](target, noise, [np.asarray(a, dtype=np.float64) for a in audiograms])
+    return limit_output(SYSTEMS[system](target, noise, [np.asarray(a, dtype=np.float64) for a in audiograms]))
+
+
+def limit_output(out: SystemOutput, max_db_spl: float = MAX_OUTPUT_DB_SPL) -> SystemOutput:
+    """Scale ``out`` (output, target part and noise part alike) so its RMS is at most ``max_db_spl``."""
+    max_rms = 10 ** ((max_db_spl - DB_SPL_AT_0_DBFS) / 20)
+    level_rms = float(np.sqrt(np.mean(out.output**2)))
+    if level_rms <= max_rms:
+        return out
+    scale = max_rms / level_rms
+    return SystemOutput(out.output * scale, out.target * scale, out.noise * scale, out.delay_samples)

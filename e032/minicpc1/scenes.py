@@ -4,7 +4,9 @@ Timing follows CEC1/CPC1: the interferer starts ``LEAD_S`` = 2 s before the targ
 ``TAIL_S`` = 1 s after it. Each source (mono) is placed at an azimuth with a simple spherical-head
 model: an interaural time difference from Woodworth's formula (integer samples at 44.1 kHz) and a
 frequency-dependent level difference from the one-pole/one-zero head-shadow filter of Brown & Duda
-(1998). Levels are absolute: 0 dBFS RMS = 120 dB SPL, the calibration MSBG uses downstream.
+(1998). Levels are absolute: 0 dBFS RMS = 120 dB SPL, the calibration MSBG uses downstream. Under it,
+real CPC1 signals are loud (the real sample's reference is at -21 dBFS = 99 dB SPL, its hearing-aid
+output at -23 / -27 dBFS), and the presets follow them (target speech 80-95 dB SPL at the ear).
 
 Definitions (stored in the latent file):
 
