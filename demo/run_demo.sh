@@ -34,8 +34,9 @@ stage finetune  "$PY" train_asr.py transformer_cpc1.yaml --overrides_file="$OVER
                     --pretrained_save_folder="$EXP/asr_pretrain/save" \
                     --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model"
 stage infer     "$PY" infer.py path.root="$ROOT" asr_overrides_file="$OVERRIDES"
-# The stand-in's decoder similarities lie far below 0.5 and relate loosely to the labels; from the
-# original start (50, 1) the logistic fit may not converge, so start from the dev data (docs/evaluate.md).
+# The stand-in's decoder similarities lie mostly below 0.5 and relate loosely to the labels; from the
+# original start (50, 1) the logistic fit may not converge or end in a step, so start from the dev data
+# (docs/evaluate.md).
 stage evaluate  "$PY" evaluate.py path.root="$ROOT" fit_initial_guess=auto
 
 echo "=== stage times (wall), also in $TIMES"
