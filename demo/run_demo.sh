@@ -10,6 +10,11 @@ PY=${PYTHON:-python3}
 # The stand-in ASR pre-trains on ASR_PROCS CPU processes (DDP, gloo); 2 fits a 2-core machine. The
 # number of processes changes the batches, so keep it fixed to compare runs.
 ASR_PROCS=${ASR_PROCS:-2}
+# Variant (README "Results"): DEMO_WAV_AUGMENT=1 pre-trains with waveform level and noise augmentation
+# (e032/asr/augment.py), DEMO_PRETRAIN_EPOCHS sets the pre-training epochs (default: the overrides file's
+# stage_one_epochs, 12); fine-tuning then runs 2 more. Use another ROOT for a variant.
+AUGMENT=${DEMO_WAV_AUGMENT:-0}
+PRE_EPOCHS=${DEMO_PRETRAIN_EPOCHS:-12}
 EXP="$ROOT/e032"
 OVERRIDES=demo/asr_demo_overrides.yaml
 TIMES="$EXP/demo_stage_times.txt"
@@ -28,11 +33,13 @@ stage() {  # stage NAME COMMAND...: run a stage, print and record its wall time
 stage generate  "$PY" demo/make_mini_cpc1.py --root "$ROOT" --preset "$PRESET"
 stage prepare   "$PY" prepare_data.py path.root="$ROOT"
 stage pretrain  "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ASR_PROCS" \
-                    demo/pretrain_asr.py --clean_corpus "$ROOT/clean_corpus" --output_folder "$EXP/asr_pretrain"
+                    demo/pretrain_asr.py --clean_corpus "$ROOT/clean_corpus" --output_folder "$EXP/asr_pretrain" \
+                    --stage_one_epochs="$PRE_EPOCHS" --number_of_epochs="$PRE_EPOCHS" --wav_augment_prob="$AUGMENT"
 stage finetune  "$PY" train_asr.py transformer_cpc1.yaml --overrides_file="$OVERRIDES" \
                     --data_folder="$EXP/cpc1_asr_data" --output_folder="$EXP/asr" \
                     --pretrained_save_folder="$EXP/asr_pretrain/save" \
-                    --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model"
+                    --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model" \
+                    --stage_one_epochs="$PRE_EPOCHS" --number_of_epochs="$((PRE_EPOCHS + 2))"
 stage infer     "$PY" infer.py path.root="$ROOT" asr_overrides_file="$OVERRIDES"
 # The stand-in's decoder similarities lie mostly below 0.5 and relate loosely to the labels; from the
 # original start (50, 1) the logistic fit may not converge or end in a step, so start from the dev data

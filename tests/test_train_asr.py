@@ -102,6 +102,19 @@ def test_training_lowers_the_loss_then_validation_and_test_give_wer(tmp_path):
     assert len(ckpts) == 1 and "ACC: 1.1" in (ckpts[0] / "CKPT.yaml").read_text()
 
 
+def test_waveform_augmentation_changes_training_only_when_switched_on(tmp_path):
+    def first_train_loss(name: str, *extra: str) -> tuple[float, float]:
+        out = tmp_path / name
+        train_asr.main(tiny_args(out, "--number_of_epochs=1", "--stage_one_epochs=10", *extra))
+        line = epoch_lines(out)[0]
+        return tuple(float(re.search(rf"{k} loss: ([0-9.e+-]+)", line).group(1)) for k in ("train", "valid"))
+
+    plain = first_train_loss("plain")
+    assert first_train_loss("off", "--wav_augment_prob=0.0") == plain  # the default: no effect at all
+    train_aug, valid_aug = first_train_loss("on", "--wav_augment_prob=1.0")
+    assert train_aug != plain[0]  # the training batches were augmented
+
+
 def test_stage_two_switches_to_sgd_and_noam_overrides_its_lr(tmp_path):
     out = tmp_path / "quirk"
     train_asr.main(tiny_args(out, "--number_of_epochs=2", "--stage_one_epochs=1"))

@@ -3,7 +3,8 @@
 Original (SpeechBrain 0.5.9 LibriSpeech transformer recipe, ``../shared/docs/e032_recipe_notes.md`` §3.5):
 
 * loss = ``ctc_weight`` (0.3) x CTC + 0.7 x KL divergence with label smoothing 0.1, ``batchmean``;
-* SpecAugment on the normalised features in training only;
+* SpecAugment on the normalised features in training only (and, not in the original and off by
+  default, waveform level/noise augmentation before the features: ``wav_augment``, used by the demo);
 * gradient accumulation 4 and clipping 5 (here SpeechBrain 1.x's ``grad_accumulation_factor`` and
   ``max_grad_norm``, which the yaml sets from ``gradient_accumulation`` / ``gradient_clipping``);
 * stage 1 (epochs <= ``stage_one_epochs``): Adam with the Noam schedule applied after every update;
@@ -100,6 +101,8 @@ class ASRBrain(sb.Brain):
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         tokens_bos, _ = batch.tokens_bos
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:  # off in the recipe (prob 0)
+            wavs = self.hparams.wav_augment(wavs, wav_lens)
         feats = self.hparams.compute_features(wavs)
         feats = self.modules.normalize(feats, wav_lens, epoch=self.hparams.epoch_counter.current)
         if stage == sb.Stage.TRAIN and self.hparams.fea_augment is not None:
