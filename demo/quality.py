@@ -25,32 +25,40 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hydra import compose, initialize_config_dir  # noqa: E402
+
 from e032 import evaluation as ev  # noqa: E402
 from e032.io import read_json, write_json_atomic  # noqa: E402
+from e032.tracks import TrackPaths, resolve_track  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 TARGET_FRACTION_OF_CEILING = 0.8  # issue 7: NCC >= 0.8 x ceiling
 
 
-def dev_signal_ids(exp: Path, labels: ev.Labels) -> list[str]:
-    """Dev signals: those of the dev scenes of ``prepare_data.py``'s split, in the labels' order."""
-    dev_scenes = ev.read_scene_list(exp / "data_split" / "scene_dev_list.json")
-    return sorted(ev.dev_signal_ids(labels, dev_scenes))
+def closed_track_paths(root: Path, exp: Path | None = None) -> TrackPaths:
+    """The recipe's own paths (config.yaml) for ``path.root=root`` [and ``path.exp_folder=exp``]."""
+    overrides = [f"path.root={root.resolve()}", "cpc1_track=closed"]
+    if exp is not None:
+        overrides.append(f"path.exp_folder={exp.resolve()}")
+    with initialize_config_dir(config_dir=str(REPO), version_base=None):
+        return resolve_track(compose("config", overrides=overrides))
 
 
 def quality(root: Path, exp: Path | None = None) -> dict:
     """Recipe scores, dev-mean predictor, ceiling and target of the closed-track test set.
 
-    ``exp`` is the experiment folder (default ``<root>/e032``, the recipe's ``path.exp_folder``).
+    ``exp`` is the experiment folder (default: the recipe's ``path.exp_folder``, ``<root>/e032``).
     """
-    exp = root / "e032" if exp is None else exp
-    results = read_json(exp / "results.json", "results file")
-    train_labels = ev.read_labels(root / "clarity_CPC1_data_train" / "metadata" / "CPC1.train.json")
-    test_labels = ev.read_labels(root / "test_listener_responses" / "CPC1.test.json")
+    paths = closed_track_paths(root, exp)
+    results = read_json(paths.results_json, "results file")
+    train_labels = ev.read_labels(paths.responses_json("train"))
+    test_labels = ev.read_labels(paths.test_labels_json())
     latent = {s["signal"]: s for s in read_json(root / "latent" / "signals.json", "latent signal file")}
 
     test_ids = sorted(test_labels.correctness)
     test_y = np.array([test_labels.correctness[s] for s in test_ids])
-    dev_mean = float(np.mean([train_labels.correctness[s] for s in dev_signal_ids(exp, train_labels)]))
+    dev_ids = ev.dev_signal_ids(train_labels, ev.read_scene_list(paths.split_list("dev")))
+    dev_mean = float(np.mean([train_labels.correctness[s] for s in dev_ids]))
     ceiling = float(ev.compute_metrics([100 * latent[s]["p"] for s in test_ids], test_y)["NCC"])
     target = TARGET_FRACTION_OF_CEILING * ceiling
     report = {
@@ -93,9 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--root", type=Path, default=Path("demo_data"), help="the demo's mini-CPC1 root")
     parser.add_argument("--exp", type=Path, default=None, help="experiment folder (default <root>/e032)")
     args = parser.parse_args(argv)
-    exp = args.root / "e032" if args.exp is None else args.exp
-    report = quality(args.root, exp)
-    write_json_atomic(exp / "demo_quality.json", report)
+    report = quality(args.root, args.exp)
+    write_json_atomic(closed_track_paths(args.root, args.exp).exp_folder / "demo_quality.json", report)
     print(format_report(report))
     return report
 

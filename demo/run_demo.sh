@@ -11,10 +11,17 @@ PY=${PYTHON:-python3}
 # number of processes changes the batches, so keep it fixed to compare runs.
 ASR_PROCS=${ASR_PROCS:-2}
 # Variant (README "Results"): DEMO_WAV_AUGMENT=1 pre-trains with waveform level and noise augmentation
-# (e032/asr/augment.py), DEMO_PRETRAIN_EPOCHS sets the pre-training epochs (default: the overrides file's
-# stage_one_epochs, 12); fine-tuning then runs 2 more. Use another ROOT for a variant.
-AUGMENT=${DEMO_WAV_AUGMENT:-0}
-PRE_EPOCHS=${DEMO_PRETRAIN_EPOCHS:-12}
+# (e032/asr/augment.py), DEMO_PRETRAIN_EPOCHS sets the pre-training epochs (unset: the overrides file's
+# stage_one_epochs); fine-tuning then runs 2 more. Use another ROOT for a variant.
+PRETRAIN_ARGS=()
+FINETUNE_ARGS=()
+if [[ -n "${DEMO_PRETRAIN_EPOCHS:-}" ]]; then
+    PRETRAIN_ARGS+=(--stage_one_epochs="$DEMO_PRETRAIN_EPOCHS" --number_of_epochs="$DEMO_PRETRAIN_EPOCHS")
+    FINETUNE_ARGS+=(--stage_one_epochs="$DEMO_PRETRAIN_EPOCHS" --number_of_epochs="$((DEMO_PRETRAIN_EPOCHS + 2))")
+fi
+if [[ "${DEMO_WAV_AUGMENT:-0}" == 1 ]]; then
+    PRETRAIN_ARGS+=(--wav_augment_prob=1.0)
+fi
 EXP="$ROOT/e032"
 OVERRIDES=demo/asr_demo_overrides.yaml
 TIMES="$EXP/demo_stage_times.txt"
@@ -34,12 +41,11 @@ stage generate  "$PY" demo/make_mini_cpc1.py --root "$ROOT" --preset "$PRESET"
 stage prepare   "$PY" prepare_data.py path.root="$ROOT"
 stage pretrain  "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ASR_PROCS" \
                     demo/pretrain_asr.py --clean_corpus "$ROOT/clean_corpus" --output_folder "$EXP/asr_pretrain" \
-                    --stage_one_epochs="$PRE_EPOCHS" --number_of_epochs="$PRE_EPOCHS" --wav_augment_prob="$AUGMENT"
+                    "${PRETRAIN_ARGS[@]}"
 stage finetune  "$PY" train_asr.py transformer_cpc1.yaml --overrides_file="$OVERRIDES" \
                     --data_folder="$EXP/cpc1_asr_data" --output_folder="$EXP/asr" \
                     --pretrained_save_folder="$EXP/asr_pretrain/save" \
-                    --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model" \
-                    --stage_one_epochs="$PRE_EPOCHS" --number_of_epochs="$((PRE_EPOCHS + 2))"
+                    --tokenizer_file="$EXP/asr_pretrain/save/tokenizer.model" "${FINETUNE_ARGS[@]}"
 stage infer     "$PY" infer.py path.root="$ROOT" asr_overrides_file="$OVERRIDES"
 # The stand-in's decoder similarities lie mostly below 0.5 and relate loosely to the labels; from the
 # original start (50, 1) the logistic fit may not converge or end in a step, so start from the dev data
