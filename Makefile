@@ -1,12 +1,14 @@
 # Two commands do everything on a fresh machine:
 #   make test   install, then run the test suite
 #   make demo   install, then run the whole recipe on the embedded mini-CPC1
+#   make standin   re-create the demo's shipped stand-in ASR (about 2 h on 2 cores; docs/standin_asr.md)
 PYTHON ?= python3
 STAMP := .install-stamp
-APT_PACKAGES := espeak-ng flite sox
+APT_PACKAGES := espeak-ng flite sox wordnet-base
 DEMO_ROOT ?= demo_data
+STANDIN_BUILD ?= standin_build
 
-.PHONY: install system-deps test demo bench clean
+.PHONY: install system-deps test demo standin bench clean
 
 install: $(STAMP)
 
@@ -15,9 +17,11 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
 	touch $(STAMP)
 
-# Debian/Ubuntu packages for the offline TTS voices of the mini-CPC1 generator.
+# Debian/Ubuntu packages: the offline TTS voices of the mini-CPC1 generator and the stand-in ASR's
+# corpus, and WordNet 3.0 (the stand-in's text source).
 system-deps:
 	@missing=""; for p in espeak-ng flite sox; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet-base"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
@@ -32,6 +36,9 @@ test: install
 
 demo: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 bash demo/run_demo.sh $(DEMO_ROOT)
+
+standin: install system-deps
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 bash demo/standin.sh $(STANDIN_BUILD)
 
 bench: install
 	$(PYTHON) benchmarks/msbg_speed.py

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import speechbrain as sb
@@ -155,11 +156,18 @@ def test(brain: ASRBrain, test_sets: dict, hparams: dict) -> dict:
     return results
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run tokenizer, data, pretrained start, training and test; return the test statistics."""
+def main(argv: list[str] | None = None, customize: Callable[[dict], None] | None = None) -> dict:
+    """Run tokenizer, data, pretrained start, training and test; return the test statistics.
+
+    ``customize`` (not used by the recipe) may change the loaded hparams in place before anything is
+    built from them; the demo's stand-in pre-training (``demo/make_standin.py``) sets its waveform
+    augmentation this way.
+    """
     hparams_file, run_opts, overrides = parse_command_line(sys.argv[1:] if argv is None else argv)
     with open(hparams_file, encoding="utf-8") as f:
         hparams = load_hyperpyyaml(f, overrides)
+    if customize is not None:
+        customize(hparams)
     run_opts = configure_runtime(run_opts, hparams)
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(hparams["output_folder"], hyperparams_to_save=hparams_file,

@@ -127,8 +127,13 @@ def synthesize(text: str, voice_name: str) -> tuple[npt.NDArray[np.float64], int
     """
     if voice_name not in VOICE_BY_NAME:
         raise KeyError(f"unknown voice {voice_name!r}; known: {sorted(VOICE_BY_NAME)}")
+    return speak(text, VOICE_BY_NAME[voice_name])
+
+
+def speak(text: str, voice: Voice) -> tuple[npt.NDArray[np.float64], int]:
+    """Speak ``text`` with any :class:`Voice` (engine and arguments); as :func:`synthesize` otherwise."""
     with tempfile.TemporaryDirectory(prefix="minicpc1_tts_") as tmp:
         wav_path = Path(tmp) / "tts.wav"
-        _run_engine(text, VOICE_BY_NAME[voice_name], wav_path)
+        _run_engine(text, voice, wav_path)
         signal, sample_rate = sf.read(wav_path, dtype="float64", always_2d=True)
     return trim_silence(signal[:, 0], int(sample_rate)), int(sample_rate)
