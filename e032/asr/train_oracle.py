@@ -185,7 +185,7 @@ class RecordingBrain(ASRBrain):
         """Noam (ASRBrain), then record the loss and the schedule."""
         super().on_fit_batch_end(batch, outputs, loss, should_step)
         self.recording.micro_batches[-1].update(
-            loss=float(loss), optimizer_class_after=type(self.optimizer).__name__,
+            loss=float(loss.detach()), optimizer_class_after=type(self.optimizer).__name__,
             normalizer_count_after=float(self.hparams.normalize.count))
         if should_step:
             self.recording.steps[-1].update(noam_n_steps_after=self.hparams.noam_annealing.n_steps,
