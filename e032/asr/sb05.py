@@ -181,7 +181,7 @@ class InputNormalization(SBInputNormalization):
         if self.count == 0 or epoch is None or epoch < self.update_until_epoch:
             self._update_sb05(x, lengths)
         self.count = self.count + 1
-        return (x - self.glob_mean) / self.glob_std
+        return (x - self.glob_mean.to(x.device)) / self.glob_std.to(x.device)
 
     def _update_sb05(self, x: torch.Tensor, lengths: torch.Tensor) -> None:
         """0.5.9's running update of ``glob_mean`` / ``glob_std`` from the batch ``x``."""
