@@ -9,7 +9,7 @@ Resamplers (:data:`RESAMPLERS`; docs/prepare_data.md "Resampler" has the measure
 
 * ``"kaiser_best"`` (default, faithful): what the 2022 run's librosa 0.9 did by default,
   ``resampy.resample(..., filter="kaiser_best")``;
-* ``"soxr_hq"``: ``soxr`` at quality ``"HQ"``, what ``librosa >= 0.10`` runs by default, about 30 times
+* ``"soxr_hq"``: ``soxr`` at quality ``"HQ"``, what ``librosa >= 0.10`` runs by default, about 50 times
   faster.
 
 Both are followed by librosa's length rule: zero-padded or cut to ``ceil(n_in * ratio)`` samples.
