@@ -37,7 +37,7 @@ from e032.prepare import (
     run_mono_split_jobs,
     shard_items,
 )
-from e032.resample import SOXR_QUALITY, MonoSplitSettings
+from e032.resample import RESAMPLER_STAMPS, MonoSplitSettings
 from e032.tracks import TrackPaths, resolve_track
 
 logger = logging.getLogger(__name__)
@@ -100,10 +100,10 @@ def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], repo
 def stage_resample(cfg: DictConfig, paths: TrackPaths, items, scenes, report: Report) -> None:
     """16 kHz mono files of the MSBG outputs and of the per-scene references of this shard."""
     settings = MonoSplitSettings(int(cfg.MSBGEar.sample_rate), int(cfg.target_sample_rate),
-                                 float(cfg.trim_s), str(cfg.wav_subtype))
+                                 float(cfg.trim_s), str(cfg.wav_subtype), str(cfg.resampler))
     check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", {
         "target_sample_rate": settings.sample_rate_out, "trim_s": settings.trim_s,
-        "wav_subtype": settings.subtype, "resampler": f"soxr {SOXR_QUALITY}"})
+        "wav_subtype": settings.subtype, "resampler": RESAMPLER_STAMPS[settings.resampler]})
     jobs = mono_split_jobs(paths, items, scenes)
     logger.info("16 kHz: %d files -> %s", len(jobs), paths.asr_data_dir)
     with tqdm(total=len(jobs), desc="16 kHz", unit="file", disable=not cfg.progress) as bar:
@@ -129,7 +129,7 @@ def timed(report: Report, name: str, function, *args) -> None:
 @hydra.main(version_base=None, config_path=".", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
-    check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype))
+    check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype), str(cfg.resampler))
     paths = resolve_track(cfg)
     shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)
     report = Report(paths.track, f" shard {shard_i + 1}/{n_shards}" if n_shards > 1 else "")

@@ -26,7 +26,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml import YAML
 
-from e032.asr.checkpoint import load_pretrained_into, torch_load
+from e032.asr.checkpoint import load_starting_point
 from e032.asr.data import build_datasets
 from e032.asr.tokenizer import prepare_tokenizer
 from e032.asr.training import ASRBrain
@@ -87,6 +87,23 @@ def configure_runtime(run_opts, hparams: dict):
     return run_opts
 
 
+def check_tokenizer_source(hparams: dict) -> None:
+    """A pretrained model needs its own tokenizer: refuse to train a new one for it.
+
+    Raises
+    ------
+    ValueError
+        If ``pretrained_save_folder`` or ``pretrained_hf_folder`` is set and ``tokenizer_file`` is not
+        (a tokenizer trained on the CPC1 transcripts would not match the model's output layer).
+    """
+    pretrained = hparams["pretrained_save_folder"] or hparams["pretrained_hf_folder"]
+    if pretrained is not None and hparams["tokenizer_file"] is None:
+        raise ValueError(
+            f"a pretrained model is given ({pretrained}) but no --tokenizer_file: pass the tokenizer the "
+            "model was trained with (e.g. the LibriSpeech tokenizer.ckpt); training a new one would not "
+            "match the model's output tokens")
+
+
 def setup_tokenizer(hparams: dict) -> None:
     """Load or train (on the main process, once) the tokenizer into ``hparams['tokenizer']``."""
     special_ids = (hparams["unk_index"], hparams["bos_index"], hparams["eos_index"])
@@ -98,10 +115,9 @@ def setup_tokenizer(hparams: dict) -> None:
 def start_from_pretrained(brain: ASRBrain, hparams: dict) -> None:
     """On a fresh run, seed ``save/`` with the pretrained model (the original copied it there by hand).
 
-    The seeded checkpoint carries the pretrained epoch counter and Noam step count (so fine-tuning goes
-    on from epoch 110 of the LibriSpeech model, as in the original) and, with
-    ``average_pretrained_checkpoint: true``, its ``CKPT.yaml`` ACC, which decides whether it is kept and
-    averaged into the final model.
+    The seeded checkpoint carries the pretrained epoch counter and Noam step count
+    (:func:`load_starting_point`) and, with ``average_pretrained_checkpoint: true``, its ``CKPT.yaml``
+    ACC, which decides whether it is kept and averaged into the final model.
     """
     save, hf = hparams["pretrained_save_folder"], hparams["pretrained_hf_folder"]
     # decided on the main process: another process could otherwise see the seed being written
@@ -112,12 +128,7 @@ def start_from_pretrained(brain: ASRBrain, hparams: dict) -> None:
     if save is None and hf is None:
         logger.info("no pretrained model given: training from scratch")
         return
-    loaded = load_pretrained_into(hparams, save_folder=save, hf_folder=hf, device=brain.device)
-    if loaded.epoch is not None:
-        hparams["epoch_counter"].current = loaded.epoch
-    noam_file = loaded.recovered / "noam_scheduler.ckpt" if loaded.recovered is not None else None
-    if noam_file is not None and noam_file.is_file():
-        hparams["noam_annealing"].n_steps = int(torch_load(noam_file)["n_steps"])
+    loaded = load_starting_point(hparams, save_folder=save, hf_folder=hf, device=brain.device)
     meta = {k: v for k, v in loaded.meta.items() if k in ("ACC", "epoch")}
     if not hparams["average_pretrained_checkpoint"]:
         meta.pop("ACC", None)
@@ -168,6 +179,7 @@ def main(argv: list[str] | None = None, customize: Callable[[dict], None] | None
         hparams = load_hyperpyyaml(f, overrides)
     if customize is not None:
         customize(hparams)
+    check_tokenizer_source(hparams)
     run_opts = configure_runtime(run_opts, hparams)
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(hparams["output_folder"], hyperparams_to_save=hparams_file,

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 from e032.cpc1_inputs import check_dataset_folders, check_listeners, check_wav_headers, load_records
 from e032.io import read_json, write_json_atomic
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
-from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
+from e032.resample import RESAMPLERS, MonoSplitJob, MonoSplitSettings, run_mono_split
 from e032.threads import default_num_workers, pin_threads
 from e032.tracks import TrackPaths
 
@@ -29,7 +29,8 @@ WAV_SUBTYPES = ("PCM_16", "FLOAT")
 T = TypeVar("T")
 
 
-def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: str) -> None:
+def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: str,
+                  resampler: str = "kaiser_best") -> None:
     """Check the prepare_data options that have a fixed set of values.
 
     Raises
@@ -44,6 +45,8 @@ def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: st
                          f"shard_index={shard_index}, num_shards={num_shards}")
     if wav_subtype not in WAV_SUBTYPES:
         raise ValueError(f"wav_subtype must be one of {WAV_SUBTYPES}, got {wav_subtype!r}")
+    if resampler not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {resampler!r}")
 
 
 def load_track_records(paths: TrackPaths, root: Any = None) -> dict[str, list[dict]]:

@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 import prepare_data
 from e032 import prepare as prepare_module
 from e032.data_split import split_scenes
-from e032.resample import resample, trim_start
+from e032.resample import RESAMPLERS, resample, trim_start
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "tests" / "data" / "cpc1_sample"
@@ -76,7 +76,7 @@ def build_cpc1(root: Path) -> Path:
             ha_dir = data / "clarity_data" / "HA_outputs" / f"{split}{suffix}"
             ha_dir.mkdir(parents=True)
             for index, record in enumerate(records):
-                signal = _noise_speech(rng, 0.5 if index == 0 else 0.1)  # first: MSBG peaks > 1
+                signal = _noise_speech(rng, 0.8 if index == 0 else 0.1)  # first: peaks > 1 after MSBG and resampling
                 signal[int(1.5 * SAMPLE_RATE), 1] = 1.6  # a peak above 1, as real HA outputs have
                 sf.write(ha_dir / f"{record['signal']}.wav", signal.astype(np.float32),
                          SAMPLE_RATE, subtype="FLOAT")
@@ -155,18 +155,47 @@ def test_split_stage_writes_and_reuses_lists(cpc1_root, tmp_path):
 # --------------------------------------------------------------------------------------------
 # resampling
 # --------------------------------------------------------------------------------------------
-def test_resample_length_rule_and_trim():
+@pytest.mark.parametrize("resampler", RESAMPLERS)
+def test_resample_length_rule_and_trim(resampler):
     rng = np.random.default_rng(0)
     for n in (441, 44100, 259584, 12345):
-        out = resample(rng.standard_normal((n, 2)), 44100, 16000)
+        out = resample(rng.standard_normal((n, 2)), 44100, 16000, resampler)
         assert out.shape == (int(np.ceil(n * (16000 / 44100))), 2)
     # a 1 kHz tone keeps its amplitude and frequency
     t = np.arange(44100) / 44100
-    tone = resample(np.sin(2 * np.pi * 1000 * t)[:, None], 44100, 16000)[:, 0]
+    tone = resample(np.sin(2 * np.pi * 1000 * t)[:, None], 44100, 16000, resampler)[:, 0]
     t16 = np.arange(16000) / 16000
     np.testing.assert_allclose(tone[1000:-1000], np.sin(2 * np.pi * 1000 * t16)[1000:-1000],
                                atol=1e-3)
     assert trim_start(np.zeros((48000, 2)), 2.0, 16000).shape == (16000, 2)
+    with pytest.raises(ValueError, match="resampler must be one of"):
+        resample(np.zeros((441, 2)), 44100, 16000, "sinc_best")
+
+
+def band_energy_db(signal, reference, low_hz, high_hz, sample_rate=16000):
+    """Energy of ``signal`` relative to ``reference`` in [low_hz, high_hz), in dB, per channel."""
+    freqs = np.fft.rfftfreq(len(reference), 1 / sample_rate)
+    band = (freqs >= low_hz) & (freqs < high_hz)
+    power = lambda x: np.sum(np.abs(np.fft.rfft(x, axis=0)[band]) ** 2, axis=0)  # noqa: E731
+    return 10 * np.log10(power(signal) / power(reference))
+
+
+def test_default_resampler_is_librosa_09_kaiser_best_on_the_real_sample():
+    """kaiser_best = what librosa 0.9 ran (resampy on channels-first data, then its length rule); it
+    agrees with soxr HQ below 7 kHz and differs near Nyquist (docs/prepare_data.md, Resampler)."""
+    import resampy
+
+    signal, rate = sf.read(SAMPLE / "expected_msbg" / f"{SAMPLE_SIGNAL}_HL-output.wav")
+    ours = resample(signal, rate, 16000)
+    librosa_09 = resampy.resample(signal.T, rate, 16000, filter="kaiser_best", axis=-1).T
+    n_out = int(np.ceil(len(signal) * (16000 / rate)))
+    np.testing.assert_array_equal(ours[: len(librosa_09)], librosa_09)
+    assert len(ours) == n_out and np.all(ours[len(librosa_09):] == 0)
+    soxr_hq = resample(signal, rate, 16000, "soxr_hq")
+    difference = trim_start(soxr_hq - ours, 2.0, 16000)
+    kaiser = trim_start(ours, 2.0, 16000)
+    assert np.all(band_energy_db(difference, kaiser, 0, 7000) < -50)  # measured -76 / -54 dB (left / right)
+    assert np.all(band_energy_db(difference, kaiser, 7600, 8001) > 10)  # soxr keeps more of that band
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,7 +221,7 @@ def test_real_sample_end_to_end(tmp_path):
     expected, _ = sf.read(SAMPLE / "expected_msbg" / f"{SAMPLE_SIGNAL}_HL-output.wav")
     assert rate == 44100 and ours.shape == expected.shape == (259584, 2)
     assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max()
-    # the CSV row and the 16 kHz files: soxr HQ, 2 s dropped, 16-bit PCM (clipped, as the original)
+    # the CSV row and the 16 kHz files: kaiser_best, 2 s dropped, 16-bit PCM (clipped, as the original)
     rows = read_csv(exp / "cpc1_asr_data" / "left_train_msbg.csv")
     assert [r["ID"] for r in rows] == [SAMPLE_SIGNAL] and rows[0]["spk_id"] == "L0239"
     prompt = json.loads((SAMPLE / "clarity_CPC1_data_train/metadata/CPC1.train.json").read_text())
@@ -381,12 +410,14 @@ def test_float_variant_keeps_peaks_and_settings_are_not_mixed(reference_run, cpc
     # reuse the reference MSBG outputs (same MSBG settings), write float 16 kHz files
     run(cpc1_root, exp, "wav_subtype=FLOAT", f"path.msbg_output_dir={exp_ref / 'msbg'}")
     assert not (exp / "msbg").exists()
-    name = f"{TRAIN[0][0]}_{TRAIN[0][1]}_{TRAIN[0][2]}.wav"
-    pcm, _ = sf.read(exp_ref / "cpc1_asr_data" / "train_right_msbg" / name)
-    flt, _ = sf.read(exp / "cpc1_asr_data" / "train_right_msbg" / name)
-    assert sf.info(str(exp / "cpc1_asr_data" / "train_right_msbg" / name)).subtype == "FLOAT"
-    assert np.abs(flt).max() > 1.0 >= np.abs(pcm).max()
-    np.testing.assert_allclose(pcm, np.clip(flt, -1, 32767 / 32768), atol=1 / 32768)
+    float_peak = 0.0
+    for path in sorted((exp / "cpc1_asr_data").glob("train_*_msbg/*.wav")):
+        pcm, _ = sf.read(exp_ref / path.relative_to(exp))
+        flt, _ = sf.read(path)
+        assert sf.info(str(path)).subtype == "FLOAT" and np.abs(pcm).max() <= 1.0
+        np.testing.assert_allclose(pcm, np.clip(flt, -1, 32767 / 32768), atol=1 / 32768)
+        float_peak = max(float_peak, np.abs(flt).max())
+    assert float_peak > 1.0  # some MSBG peaks above 1 survive in the float files only
     with pytest.raises(ValueError, match="wav_subtype.*PCM_16|PCM_16.*FLOAT"):
         run(cpc1_root, exp, f"path.msbg_output_dir={exp_ref / 'msbg'}")
     with pytest.raises(ValueError, match="MSBGEar"):
@@ -451,6 +482,7 @@ def test_bad_input_fails_early_with_a_clear_error(case, cpc1_root, tmp_path):
     ("stage=everything", "stage must be one of"),
     ("shard_index=2", "0 <= shard_index < num_shards"),
     ("wav_subtype=PCM_24", "wav_subtype must be one of"),
+    ("resampler=sinc_best", "resampler must be one of"),
 ])
 def test_bad_options(cpc1_root, tmp_path, override, message):
     with pytest.raises(ValueError, match=message):

@@ -295,6 +295,15 @@ def test_missing_pretrained_checkpoint_folder_is_a_clear_error(tmp_path):
         train_asr.main(tiny_args(tmp_path / "out", f"--pretrained_save_folder={missing}"))
 
 
+def test_pretrained_model_without_its_tokenizer_is_a_clear_error(tmp_path):
+    """The original would have trained a new 5000-piece tokenizer that does not match the model."""
+    pretrained = f"--pretrained_save_folder={DATA / 'tiny_ckpt_05x' / 'save'}"
+    args = [a for a in tiny_args(tmp_path / "out", pretrained) if not a.startswith("--tokenizer_file=")]
+    with pytest.raises(ValueError, match="no --tokenizer_file"):
+        train_asr.main(args)
+    assert not (tmp_path / "out" / "save" / "tokenizer.model").exists()  # no tokenizer was trained
+
+
 def test_tokenizer_vocabulary_must_match_output_neurons(tmp_path):
     with pytest.raises(ValueError, match="100 pieces.*output_neurons=120"):
         train_asr.main(tiny_args(tmp_path / "out", "--output_neurons=120"))

@@ -6,4 +6,8 @@
   representations (:func:`e032.asr.model.load_asr`).
 * :mod:`e032.asr.beam_search`: our port of SpeechBrain 0.5.x's ``S2STransformerBeamSearch`` with the
   full-vocabulary CTC prefix scorer, returning the decoder states the original recipe uses.
+* :mod:`e032.asr.training`: the fine-tuning ``Brain``; :mod:`e032.asr.sb05`: SpeechBrain 0.5.9's training
+  arithmetic (batch-wide Fbank floor, decoder without memory mask, truncated CTC lengths, 0.5.9
+  normaliser update), each with a switch back to 1.1.2; :mod:`e032.asr.train_oracle`: the check of the
+  training loop against the training-step oracle of the original code.
 """

@@ -53,6 +53,7 @@ CKPT_PREFIX: Final = "CKPT"
 MODEL_FILE: Final = "model.ckpt"
 NORMALIZER_FILE: Final = "normalizer.ckpt"
 COUNTER_FILE: Final = "counter.ckpt"
+NOAM_FILE: Final = "noam_scheduler.ckpt"
 META_FILE: Final = "CKPT.yaml"
 HF_MODEL_FILE: Final = "asr.ckpt"
 
@@ -385,3 +386,26 @@ def load_pretrained_into(hparams: Mapping[str, Any], save_folder: str | os.PathL
         return load_save_folder(hparams["model"], hparams["normalize"], save_folder, average=average,
                                 device=device)
     return load_hf_folder(hparams["model"], hparams["normalize"], hf_folder, device=device)
+
+
+def load_starting_point(hparams: Mapping[str, Any], save_folder: str | os.PathLike | None = None,
+                        hf_folder: str | os.PathLike | None = None,
+                        device: str | torch.device | None = None) -> LoadedCheckpoint:
+    """:func:`load_pretrained_into`, plus the checkpoint's epoch counter and Noam step count.
+
+    Fine-tuning goes on from the pretrained epoch (110 for the LibriSpeech model, as in the original)
+    and Noam step count: they are copied into ``hparams["epoch_counter"]`` and
+    ``hparams["noam_annealing"]`` when the checkpoint has them (a ``save/`` folder; not the HF files).
+
+    Returns
+    -------
+    LoadedCheckpoint
+        What was read.
+    """
+    loaded = load_pretrained_into(hparams, save_folder=save_folder, hf_folder=hf_folder, device=device)
+    if loaded.epoch is not None:
+        hparams["epoch_counter"].current = loaded.epoch
+    noam_file = loaded.recovered / NOAM_FILE if loaded.recovered is not None else None
+    if noam_file is not None and noam_file.is_file():
+        hparams["noam_annealing"].n_steps = int(torch_load(noam_file)["n_steps"])
+    return loaded

@@ -14,6 +14,10 @@ Original (SpeechBrain 0.5.9 LibriSpeech transformer recipe, ``../shared/docs/e03
   ``valid_search_interval`` epochs; checkpoints kept: the best ACC plus the most recent;
 * test: the model is the average of all checkpoints with an ACC; the average is saved with ACC 1.1.
 
+SpeechBrain 0.5.9 arithmetic that 1.x changed is kept by default, each with a switch (yaml keys
+``fbank_floor``, ``decoder_memory_mask``, ``ctc_lengths``, ``normalizer_update``: :mod:`e032.asr.sb05`;
+``carry_over_gradients``: :meth:`ASRBrain.zero_grad`).
+
 Fixed bugs of the original: the tokenizer comes from ``self.tokenizer`` (the 2023 refactor left a global
 ``None`` there, which crashed at the first WER computation), and a run resumed in stage 2 restores the
 SGD state instead of re-creating the optimiser.
@@ -103,7 +107,7 @@ class ASRBrain(sb.Brain):
         tokens_bos, _ = batch.tokens_bos
         if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:  # off in the recipe (prob 0)
             wavs = self.hparams.wav_augment(wavs, wav_lens)
-        feats = self.hparams.compute_features(wavs)
+        feats = self.hparams.train_features(wavs)  # Fbank with the batch-wide dB floor of 0.5.9 (fbank_floor)
         feats = self.modules.normalize(feats, wav_lens, epoch=self.hparams.epoch_counter.current)
         if stage == sb.Stage.TRAIN and self.hparams.fea_augment is not None:
             feats, _ = self.hparams.fea_augment(feats, wav_lens)
@@ -210,6 +214,17 @@ class ASRBrain(sb.Brain):
         self.optimizers_dict = {"opt_class": self.optimizer}
         self.checkpointer.add_recoverable("optimizer", self.optimizer, custom_load_hook=load_optimizer_state,
                                           optional_load=True)
+
+    def zero_grad(self, set_to_none=False):
+        """Clear the gradients at an epoch's start and end (SpeechBrain 1.x), unless ``carry_over_gradients``.
+
+        SpeechBrain 0.5.9 reset its micro-batch counter at the end of an epoch without clearing the
+        gradients, so a partial accumulation joined the first update of the next epoch (across the
+        Adam -> SGD switch too); ``carry_over_gradients: true`` keeps that. The optimiser still clears
+        them after every update.
+        """
+        if not self.hparams.carry_over_gradients:
+            super().zero_grad(set_to_none=set_to_none)
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Noam after every update (also on SGD in stage 2 unless ``noam_overrides_sgd_lr`` is false)."""
