@@ -53,6 +53,25 @@ def check_dataset_folders(paths: TrackPaths, root: str | Path | None = None) -> 
         )
 
 
+def check_output_folders(paths: TrackPaths) -> None:
+    """Refuse output folders inside the dataset: outputs would land among (or onto) the inputs.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, its folder and the dataset folder that holds it.
+    """
+    inputs = {"the training archive": paths.train_data, "the test archive": paths.test_data,
+              "path.test_labels": paths.test_labels_dir}
+    outputs = {"path.exp_folder": paths.exp_folder,
+               "path.msbg_output_dir": paths.msbg_dir("train").parent}
+    for setting, folder in outputs.items():
+        for what, data in inputs.items():
+            if folder == data or data in folder.parents:
+                raise ValueError(f"{setting}={folder} is inside {what} {data}: outputs must not be "
+                                 f"written into the dataset; set {setting} to a folder outside it")
+
+
 def load_records(path: Path) -> list[dict]:
     """Read a CPC1 response list (``CPC1.<split><track>.json``) and check its schema.
 

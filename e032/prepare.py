@@ -14,9 +14,20 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from e032.cpc1_inputs import check_dataset_folders, check_listeners, check_wav_headers, load_records
+import numpy as np
+import soundfile as sf
+
+from e032.cpc1_inputs import (
+    check_dataset_folders,
+    check_listeners,
+    check_output_folders,
+    check_wav_headers,
+    load_records,
+)
+from e032.ids import check_record_ids
 from e032.io import read_json, write_json_atomic
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
+from e032.records import Unit, settings_digest
 from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
 from e032.threads import default_num_workers, pin_threads
 from e032.tracks import TrackPaths
@@ -26,6 +37,7 @@ logger = logging.getLogger(__name__)
 SPLITS: tuple[Literal["train", "test"], ...] = ("train", "test")
 STAGES = ("all", "split", "msbg", "resample", "merge")
 WAV_SUBTYPES = ("PCM_16", "FLOAT")
+CLIP_WARN_FRACTION = 0.01  # warn about a 16-bit file with more than 1 % of its samples clipped
 T = TypeVar("T")
 
 
@@ -47,16 +59,19 @@ def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: st
 
 
 def load_track_records(paths: TrackPaths, root: Any = None) -> dict[str, list[dict]]:
-    """Check the dataset folders, then read and check both response lists and their listeners.
+    """Check the dataset and output folders, then read and check both response lists (IDs
+    included) and their listeners.
 
     Returns
     -------
     ``{"train": records, "test": records}`` in JSON order.
     """
     check_dataset_folders(paths, root)
+    check_output_folders(paths)
     records = {}
     for split in SPLITS:
         records[split] = load_records(paths.responses_json(split))
+        check_record_ids(records[split], paths.responses_json(split))
         check_listeners(records[split], paths.responses_json(split), paths.listeners_json(split))
     return records
 
@@ -95,20 +110,31 @@ def check_audio_inputs(
     return check_wav_headers(files, sample_rate, n_channels=2, min_duration_s=trim_s)
 
 
-def msbg_jobs(paths: TrackPaths, items: Sequence[SignalItem], listeners: dict[str, dict]) -> list:
-    """One ``msbg.batch.MsbgJob`` per signal, with that listener's left and right audiograms.
+def msbg_units(paths: TrackPaths, items: Sequence[SignalItem], listeners: dict[str, dict],
+               settings: dict[str, Any]) -> list[Unit]:
+    """One record unit per signal: HA output -> MSBG output, with that listener's audiograms.
 
-    ``listeners`` maps split to the ``Listener.load_listener_dict`` of its listener file.
+    ``listeners`` maps split to the ``Listener.load_listener_dict`` of its listener file; the
+    unit's ``job`` is the ``msbg.batch.MsbgJob``; its parameters are the audiograms and a digest
+    of ``settings`` (the MSBGEar settings), so a fixed audiogram redoes that listener's signals.
     """
     from msbg.batch import MsbgJob
 
-    jobs = []
+    settings_id = settings_digest(settings)
+    units = []
     for item in items:
         listener = listeners[item.split][item.listener]
-        jobs.append(MsbgJob(paths.ha_output_wav(item.split, item.signal),
-                            paths.msbg_wav(item.split, item.signal),
-                            listener.audiogram_left, listener.audiogram_right))
-    return jobs
+        job = MsbgJob(paths.ha_output_wav(item.split, item.signal),
+                      paths.msbg_wav(item.split, item.signal),
+                      listener.audiogram_left, listener.audiogram_right)
+        params = {"settings": settings_id, "left": _audiogram_params(job.audiogram_left),
+                  "right": _audiogram_params(job.audiogram_right)}
+        units.append(Unit(job.output_wav.name, (job.input_wav,), params, (job.output_wav,), job))
+    return units
+
+
+def _audiogram_params(audiogram) -> dict[str, list[float]]:
+    return {"levels": audiogram.levels.tolist(), "frequencies": audiogram.frequencies.tolist()}
 
 
 def load_listeners(paths: TrackPaths, items: Sequence[SignalItem]) -> dict[str, dict]:
@@ -119,10 +145,15 @@ def load_listeners(paths: TrackPaths, items: Sequence[SignalItem]) -> dict[str, 
     return {split: Listener.load_listener_dict(paths.listeners_json(split)) for split in splits}
 
 
-def mono_split_jobs(
-    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]]
-) -> list[MonoSplitJob]:
-    """16 kHz jobs: one per MSBG output of ``items``, one per reference scene of ``scenes``."""
+def mono_split_units(
+    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]],
+    settings: dict[str, Any],
+) -> list[Unit]:
+    """16 kHz record units: one per MSBG output of ``items``, one per reference of ``scenes``.
+
+    Each unit's ``job`` is a :class:`MonoSplitJob`; its key is the left file's path relative to
+    the ASR data folder; its parameters are a digest of the 16 kHz ``settings``.
+    """
     jobs = []
     for item in items:
         left, right = (item_wav(paths, item, ear, "msbg") for ear in EARS)
@@ -130,47 +161,58 @@ def mono_split_jobs(
     for split, scene in scenes:
         left, right = (paths.asr_wav(split, ear, "ref", scene) for ear in EARS)
         jobs.append(MonoSplitJob(paths.target_wav(split, scene), left, right))
-    return jobs
+    params = {"settings": settings_digest(settings)}
+    return [Unit(str(job.left.relative_to(paths.asr_data_dir)), (job.source,), params,
+                 (job.left, job.right), job) for job in jobs]
 
 
 def run_mono_split_jobs(
     jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings, num_workers: int = 0,
-    on_done: Callable[[], Any] | None = None,
+    on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
 ) -> tuple[int, int]:
     """Run the 16 kHz jobs on ``num_workers`` processes (0 = all cores; 1 = in this process).
+
+    ``on_done(job, wrote)`` is called in this process after each job.
 
     Returns
     -------
     n_written, n_skipped : jobs written now and jobs already done.
     """
     n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
-    done = on_done if on_done is not None else (lambda: None)
+    done = on_done if on_done is not None else (lambda job, wrote: None)
     if n_workers == 1:
         results = []
         for job in jobs:
             results.append(run_mono_split(job, settings))
-            done()
+            done(job, results[-1])
     else:
         results = _run_in_pool(jobs, settings, n_workers, done)
     n_written = sum(results)
     return n_written, len(results) - n_written
 
 
-def _run_in_pool(jobs, settings, n_workers: int, done: Callable[[], Any]) -> list[bool]:
+def _run_in_pool(jobs, settings, n_workers: int, done: Callable[..., Any]) -> list[bool]:
     # forkserver: no fork of a parent that may hold threads (tqdm's monitor, BLAS pools)
     context = get_context("forkserver")
     results = []
-    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=pin_threads,
-                             initargs=(1,)) as pool:
-        futures = [pool.submit(run_mono_split, job, settings) for job in jobs]
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=init_worker) as pool:
+        futures = {pool.submit(run_mono_split, job, settings): job for job in jobs}
         try:
             for future in as_completed(futures):
                 results.append(future.result())
-                done()
+                done(futures[future], results[-1])
         except BaseException:  # Ctrl-C or a failed job: drop the queue, keep finished files
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return results
+
+
+def init_worker() -> None:
+    """Worker start-up: one BLAS thread, and exit when the parent process dies."""
+    from msbg.batch import exit_with_parent
+
+    pin_threads(1)
+    exit_with_parent()
 
 
 def check_or_write_stamp(path: Path, settings: dict[str, Any]) -> None:
@@ -179,17 +221,83 @@ def check_or_write_stamp(path: Path, settings: dict[str, Any]) -> None:
     Raises
     ------
     ValueError
-        If ``path`` exists with other settings (naming both and the way out).
+        If ``path`` exists with other settings (naming each changed setting, both values and
+        the way out).
     """
     if path.is_file():
         stored = read_json(path, what="settings stamp")
         if stored != settings:
+            changes = "; ".join(setting_changes(stored, settings))
             raise ValueError(
-                f"{path.parent} holds outputs made with {stored}, but this run uses {settings}: "
-                "use another path.exp_folder (or path.msbg_output_dir), or delete that folder"
+                f"{path.parent} holds outputs made with other settings ({changes}): run with the "
+                "stored values, or use another path.exp_folder (or path.msbg_output_dir), or "
+                "delete that folder to redo it"
             )
         return
     write_json_atomic(path, settings)
+
+
+def setting_changes(stored: Any, current: Any, name: str = "") -> list[str]:
+    """``"<setting>: stored <a>, this run <b>"`` for each leaf that differs.
+
+    Examples
+    --------
+    >>> setting_changes({"MSBGEar": {"ahr": 20, "src_pos": "ff"}}, {"MSBGEar": {"ahr": 20, "src_pos": "df"}})
+    ["MSBGEar.src_pos: stored 'ff', this run 'df'"]
+    """
+    if isinstance(stored, dict) and isinstance(current, dict):
+        changes = []
+        for key in sorted(set(stored) | set(current), key=str):
+            sub = f"{name}.{key}" if name else str(key)
+            changes += setting_changes(stored.get(key, "<unset>"), current.get(key, "<unset>"), sub)
+        return changes
+    return [] if stored == current else [f"{name}: stored {stored!r}, this run {current!r}"]
+
+
+def count_clipped(path: Path) -> tuple[int, int]:
+    """Samples of a 16-bit PCM file at full scale (clipped when written), and all samples."""
+    samples, _ = sf.read(str(path), dtype="int16")
+    return int(np.count_nonzero((samples == 32767) | (samples == -32768))), int(samples.size)
+
+
+class ClippingCount:
+    """Counts the clipped samples of the 16-bit files written; warns about loud clipping.
+
+    A file with more than ``warn_fraction`` of its samples clipped is named in a warning (an
+    input far too loud, e.g. a wrong scale, becomes a square wave); every clipped file counts
+    in :meth:`summary`. The faithful 16-bit format clips the few MSBG peaks above 1 of normal
+    CPC1 signals, so a small count is expected.
+    """
+
+    def __init__(self, warn_fraction: float = CLIP_WARN_FRACTION) -> None:
+        self.warn_fraction = warn_fraction
+        self.n_files = 0
+        self.n_samples = 0
+
+    def add(self, *files: Path) -> None:
+        """Count the clipped samples of ``files`` (just written)."""
+        for path in files:
+            n_clipped, n_total = count_clipped(path)
+            if n_clipped:
+                self.n_files += 1
+                self.n_samples += n_clipped
+            if n_clipped > self.warn_fraction * n_total:
+                logger.warning("%s: %d of %d samples (%.1f %%) clipped to 16-bit full scale: is "
+                               "its source far too loud? (wav_subtype=FLOAT keeps the peaks)",
+                               path, n_clipped, n_total, 100 * n_clipped / n_total)
+
+    def summary(self) -> str:
+        """``", N files with M clipped samples"`` or ``""``."""
+        if not self.n_files:
+            return ""
+        return f", {self.n_files} file(s) with {self.n_samples} clipped sample(s)"
+
+
+def remove_outputs(units: Iterable[Unit]) -> None:
+    """Delete the existing outputs of ``units`` (stale: they are to be redone, not skipped)."""
+    for unit in units:
+        for path in unit.outputs:
+            Path(path).unlink(missing_ok=True)
 
 
 def remove_stale_temp_files(folders: Iterable[Path]) -> int:

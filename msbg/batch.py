@@ -13,8 +13,9 @@ import csv
 import logging
 import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,11 +90,31 @@ def process_job(job: MsbgJob, ear: Ear) -> float:
 _WORKER_EAR: Ear | None = None
 
 
+def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
+    """Make this worker process exit when the process that started it dies.
+
+    A pool worker waits for jobs on a pipe that it holds open itself, so it would otherwise
+    wait for ever once its parent is killed. A daemon thread polls the parent ID and ends the
+    process (``os._exit``) when it changes.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def _init_worker(ear_params: dict[str, Any]) -> None:
     global _WORKER_EAR
     from e032.threads import pin_threads
 
     pin_threads(1)
+    exit_with_parent()
     _WORKER_EAR = Ear(**ear_params)
 
 
@@ -140,6 +161,7 @@ def run_jobs(
     num_workers: int = 0,
     progress: bool = True,
     skip_existing: bool = True,
+    on_done: Callable[[MsbgJob], Any] | None = None,
 ) -> RunSummary:
     """Run MSBG on many binaural files, in parallel.
 
@@ -155,6 +177,8 @@ def run_jobs(
     skip_existing : bool
         Skip jobs whose output file already exists (outputs are written atomically, so an
         existing file is complete).
+    on_done : callable, optional
+        Called in this process with each job once its output is written.
 
     Returns
     -------
@@ -184,6 +208,7 @@ def run_jobs(
         n_workers,
     )
     bar = tqdm(total=len(todo), desc="MSBG", unit="file", disable=not progress)
+    done = on_done if on_done is not None else (lambda job: None)
     worker_cpu_s = 0.0
     if n_workers <= 1:
         from threadpoolctl import threadpool_limits
@@ -191,16 +216,18 @@ def run_jobs(
         with threadpool_limits(1):
             for job in todo:
                 process_job(job, ear)
+                done(job)
                 bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # safe with threads/torch in the parent
         with concurrent.futures.ProcessPoolExecutor(
             n_workers, mp_context=context, initializer=_init_worker, initargs=(params,)
         ) as pool:
-            futures = [pool.submit(_worker_run, job) for job in todo]
+            futures = {pool.submit(_worker_run, job): job for job in todo}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     worker_cpu_s += future.result()
+                    done(futures[future])
                     bar.update()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
