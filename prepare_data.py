@@ -24,10 +24,12 @@ from e032.cpc1_inputs import check_wav_headers
 from e032.data_split import load_or_make_split
 from e032.manifests import SignalItem, items_from_records, write_manifests
 from e032.prepare import (
+    RANGES,
     ClippingCount,
     check_audio_inputs,
     check_options,
     check_or_write_stamp,
+    check_ranges,
     load_listeners,
     load_track_records,
     mono_split_units,
@@ -81,10 +83,11 @@ def stage_split(cfg: DictConfig, paths: TrackPaths, records: dict, report: Repor
 
 def stage_check_audio(cfg, paths, items, scenes) -> None:
     """Check every input WAV header of this shard before the long stages (cheap)."""
-    check_audio_inputs(paths, items, scenes, int(cfg.MSBGEar.sample_rate), float(cfg.trim_s))
+    check_audio_inputs(paths, items, scenes, int(cfg.MSBGEar.sample_rate), float(cfg.trim_s),
+                       float(cfg.input_length_tolerance_s))
     if cfg.stage == "resample":  # MSBG must have run already
         check_wav_headers([paths.msbg_wav(i.split, i.signal) for i in items],
-                          int(cfg.MSBGEar.sample_rate), n_channels=2, min_duration_s=cfg.trim_s)
+                          int(cfg.MSBGEar.sample_rate), n_channels=2, trim_s=float(cfg.trim_s))
 
 
 def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], report: Report):
@@ -159,6 +162,7 @@ def timed(report: Report, name: str, function, *args) -> None:
 def main(cfg: DictConfig) -> None:
     """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
     check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype))
+    check_ranges(**{name: cfg[name] for name in RANGES})
     paths = resolve_track(cfg)
     shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)
     report = Report(paths.track, f" shard {shard_i + 1}/{n_shards}" if n_shards > 1 else "")

@@ -8,6 +8,7 @@ share the work through :func:`shard` (each takes every N-th signal of a sorted l
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -19,6 +20,7 @@ import soundfile as sf
 
 from e032.cpc1_inputs import (
     check_dataset_folders,
+    check_lengths,
     check_listeners,
     check_output_folders,
     check_wav_headers,
@@ -37,6 +39,10 @@ logger = logging.getLogger(__name__)
 SPLITS: tuple[Literal["train", "test"], ...] = ("train", "test")
 STAGES = ("all", "split", "msbg", "resample", "merge")
 WAV_SUBTYPES = ("PCM_16", "FLOAT")
+RANGES: dict[str, tuple[float, float]] = {  # numeric settings of prepare_data: [low, high]
+    "trim_s": (0.0, 60.0), "target_sample_rate": (8000, 48000), "dev_percent": (0.0, 1.0),
+    "input_length_tolerance_s": (0.0, 10.0),
+}
 CLIP_WARN_FRACTION = 0.01  # warn about a 16-bit file with more than 1 % of its samples clipped
 T = TypeVar("T")
 
@@ -56,6 +62,21 @@ def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: st
                          f"shard_index={shard_index}, num_shards={num_shards}")
     if wav_subtype not in WAV_SUBTYPES:
         raise ValueError(f"wav_subtype must be one of {WAV_SUBTYPES}, got {wav_subtype!r}")
+
+
+def check_ranges(**values: Any) -> None:
+    """Check numeric settings against :data:`RANGES` (``name=value`` keyword arguments).
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, its value and the range allowed.
+    """
+    for name, value in values.items():
+        low, high = RANGES[name]
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or not low <= number <= high:
+            raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
 
 
 def load_track_records(paths: TrackPaths, root: Any = None) -> dict[str, list[dict]]:
@@ -102,12 +123,17 @@ def reference_scenes(
 
 def check_audio_inputs(
     paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]],
-    sample_rate: int, trim_s: float,
-) -> int:
-    """Check the headers of the HA outputs of ``items`` and of the references of ``scenes``."""
-    files = [paths.ha_output_wav(item.split, item.signal) for item in items]
-    files += [paths.target_wav(split, scene) for split, scene in scenes]
-    return check_wav_headers(files, sample_rate, n_channels=2, min_duration_s=trim_s)
+    sample_rate: int, trim_s: float, length_tolerance_s: float,
+) -> None:
+    """Check the headers of the HA outputs of ``items`` and of the references of ``scenes``
+    and of the items' scenes, and each HA output's length against its scene reference."""
+    pairs = [(paths.ha_output_wav(item.split, item.signal), paths.target_wav(item.split, item.scene))
+             for item in items]
+    references = {paths.target_wav(split, scene) for split, scene in scenes}
+    references |= {reference for _, reference in pairs}
+    files = [ha for ha, _ in pairs] + sorted(references)
+    check_wav_headers(files, sample_rate, n_channels=2, trim_s=trim_s)
+    check_lengths(pairs, sample_rate, length_tolerance_s)
 
 
 def msbg_units(paths: TrackPaths, items: Sequence[SignalItem], listeners: dict[str, dict],

@@ -280,3 +280,87 @@ def test_prepare_data_outputs_follow_the_umask(cpc1_root, tmp_path):
         os.umask(old)
     files = [p for p in (tmp_path / "exp").rglob("*") if p.is_file()]
     assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o640}
+
+
+# --------------------------------------------------------------------------------------------
+# fault 3 and input checks: truncated, replaced, too short or too loud inputs; bad numbers
+# --------------------------------------------------------------------------------------------
+def _truncate(path: Path, n_bytes: int) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:n_bytes])
+
+
+def test_truncated_ha_output_is_refused(cpc1_root, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(cpc1_root, root)
+    wav = root / HA_TRAIN / f"{SIGNAL}.wav"
+    _truncate(wav, wav.stat().st_size - 4410 * 2 * 4)  # header intact, the last 0.1 s lost
+    with pytest.raises(ValueError, match=rf"1 hearing-aid output\(s\) differ in length .*{SIGNAL}"
+                       r"\.wav has 94815 samples, its reference S00101_target_anechoic\.wav 99225"
+                       r".*raise input_length_tolerance_s"):
+        run(root, tmp_path / "exp")
+    assert not (tmp_path / "exp" / "msbg").exists()
+
+
+def test_small_length_difference_is_accepted(cpc1_root, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(cpc1_root, root)
+    wav = root / HA_TRAIN / f"{SIGNAL}.wav"
+    _truncate(wav, wav.stat().st_size - 140 * 2 * 4)  # 140 samples shorter, as real CPC1
+    run(root, tmp_path / "exp", "stage=msbg")
+    with pytest.raises(ValueError, match="differ in length"):
+        run(root, tmp_path / "exp", "stage=msbg", "input_length_tolerance_s=0.001")
+
+
+def test_replaced_ha_output_is_redone_downstream(copies, tmp_path, capsys):
+    root, exp = copies
+    wav = root / HA_TRAIN / f"{SIGNAL}.wav"
+    signal, rate = sf.read(wav)
+    sf.write(wav, 0.5 * signal, rate, subtype="FLOAT")  # a repaired file: same length, new content
+    before = asr_audio(exp)
+    run(root, exp)
+    assert "MSBG 1 done, 7 skipped" in (line := summary_line(capsys)) and "16 kHz 1 done" in line
+    after = asr_audio(exp)
+    assert sorted(k for k in after if after[k] != before[k]) == [
+        f"train_{ear}_msbg/{SIGNAL}.wav" for ear in ("left", "right")]
+    fresh = tmp_path / "fresh"
+    run(root, fresh)
+    assert after == asr_audio(fresh)
+
+
+def test_input_too_short_for_the_asr_is_refused(cpc1_root, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(cpc1_root, root)
+    for path in (root / HA_TRAIN / f"{SIGNAL}.wav",
+                 root / "clarity_CPC1_data_train/clarity_data/scenes/S00101_target_anechoic.wav"):
+        signal, rate = sf.read(path)
+        sf.write(path, signal[:int(2.05 * rate)], rate, subtype=sf.info(str(path)).subtype)
+    with pytest.raises(ValueError, match=r"is 2\.0\d\d s long, expected more than the 2\.0 s "
+                       r"dropped at the start \+ 0\.1 s for the ASR"):
+        run(root, tmp_path / "exp")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trim_s=-1", r"trim_s must be a number in \[0\.0, 60\.0\], got -1"),
+    ("trim_s=nan", r"trim_s must be a number in .*got nan"),
+    ("dev_percent=1.5", r"dev_percent must be a number in \[0\.0, 1\.0\], got 1\.5"),
+    ("target_sample_rate=0", r"target_sample_rate must be a number in \[8000, 48000\], got 0"),
+    ("input_length_tolerance_s=-0.1", r"input_length_tolerance_s must be"),
+])
+def test_numeric_settings_are_range_checked(cpc1_root, tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        run(cpc1_root, tmp_path / "exp", override)
+    assert not (tmp_path / "exp").exists()
+
+
+def test_loud_clipping_is_warned_about_with_a_count(cpc1_root, tmp_path, caplog, capsys):
+    root = tmp_path / "root"
+    shutil.copytree(cpc1_root, root)
+    wav = root / HA_TRAIN / f"{SIGNAL}.wav"
+    signal, rate = sf.read(wav)
+    sf.write(wav, signal * 1e4 / np.abs(signal).max(), rate, subtype="FLOAT")  # peak 1e4
+    run(root, tmp_path / "exp")
+    assert re.search(rf"train_left_msbg/{SIGNAL}\.wav: \d+ of \d+ samples \(\d+\.\d %\) clipped",
+                     caplog.text)
+    assert re.search(r"16 kHz 15 done, 0 skipped, \d+ file\(s\) with \d+ clipped sample\(s\)",
+                     summary_line(capsys))
