@@ -28,7 +28,6 @@ from e032.prepare import (
     ClippingCount,
     check_audio_inputs,
     check_options,
-    check_or_write_stamp,
     check_ranges,
     load_listeners,
     load_track_records,
@@ -41,11 +40,13 @@ from e032.prepare import (
     run_mono_split_jobs,
     shard_items,
 )
-from e032.records import RecordSet, writer_tag
+from e032.records import RecordSet, check_or_write_stamp, writer_tag
 from e032.resample import SOXR_QUALITY, MonoSplitSettings
 from e032.tracks import TrackPaths, resolve_track
 
 logger = logging.getLogger(__name__)
+WAY_OUT = ("use another path.exp_folder (or path.msbg_output_dir), or delete that folder to redo "
+           "it")
 
 
 @dataclass
@@ -99,7 +100,7 @@ def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], repo
     settings = {"MSBGEar": ear_params}
     folders = sorted({paths.msbg_dir(item.split) for item in items})
     for folder in folders:
-        check_or_write_stamp(folder / "msbg_settings.json", settings)
+        check_or_write_stamp(folder / "msbg_settings.json", settings, WAY_OUT)
     units = msbg_units(paths, items, load_listeners(paths, items), settings)
     logger.info("MSBG: %d signals -> %s", len(units), paths.msbg_dir("train").parent)
     with RecordSet(folders, "msbg", shard_tag(cfg)) as records:
@@ -118,7 +119,7 @@ def stage_resample(cfg: DictConfig, paths: TrackPaths, items, scenes, report: Re
                                  float(cfg.trim_s), str(cfg.wav_subtype))
     stamp = {"target_sample_rate": settings.sample_rate_out, "trim_s": settings.trim_s,
              "wav_subtype": settings.subtype, "resampler": f"soxr {SOXR_QUALITY}"}
-    check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp)
+    check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp, WAY_OUT)
     units = mono_split_units(paths, items, scenes, stamp)
     logger.info("16 kHz: %d files -> %s", len(units), paths.asr_data_dir)
     clipping = ClippingCount()

@@ -27,7 +27,6 @@ from e032.cpc1_inputs import (
     load_records,
 )
 from e032.ids import check_record_ids
-from e032.io import read_json, write_json_atomic
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
 from e032.records import Unit, settings_digest
 from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
@@ -239,45 +238,6 @@ def init_worker() -> None:
 
     pin_threads(1)
     exit_with_parent()
-
-
-def check_or_write_stamp(path: Path, settings: dict[str, Any]) -> None:
-    """Record the settings that made a folder's outputs; refuse to mix outputs of other settings.
-
-    Raises
-    ------
-    ValueError
-        If ``path`` exists with other settings (naming each changed setting, both values and
-        the way out).
-    """
-    if path.is_file():
-        stored = read_json(path, what="settings stamp")
-        if stored != settings:
-            changes = "; ".join(setting_changes(stored, settings))
-            raise ValueError(
-                f"{path.parent} holds outputs made with other settings ({changes}): run with the "
-                "stored values, or use another path.exp_folder (or path.msbg_output_dir), or "
-                "delete that folder to redo it"
-            )
-        return
-    write_json_atomic(path, settings)
-
-
-def setting_changes(stored: Any, current: Any, name: str = "") -> list[str]:
-    """``"<setting>: stored <a>, this run <b>"`` for each leaf that differs.
-
-    Examples
-    --------
-    >>> setting_changes({"MSBGEar": {"ahr": 20, "src_pos": "ff"}}, {"MSBGEar": {"ahr": 20, "src_pos": "df"}})
-    ["MSBGEar.src_pos: stored 'ff', this run 'df'"]
-    """
-    if isinstance(stored, dict) and isinstance(current, dict):
-        changes = []
-        for key in sorted(set(stored) | set(current), key=str):
-            sub = f"{name}.{key}" if name else str(key)
-            changes += setting_changes(stored.get(key, "<unset>"), current.get(key, "<unset>"), sub)
-        return changes
-    return [] if stored == current else [f"{name}: stored {stored!r}, this run {current!r}"]
 
 
 def count_clipped(path: Path) -> tuple[int, int]:

@@ -52,10 +52,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
+
+
 def fingerprint(path: Path) -> Fingerprint:
-    """``[size, mtime_ns, sha256]`` of ``path``."""
+    """``[size, mtime_ns, sha256]`` of ``path`` (hashed once per process while unchanged)."""
     stat = os.stat(path)
-    return [stat.st_size, stat.st_mtime_ns, file_sha256(path)]
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = file_sha256(path)
+    return [stat.st_size, stat.st_mtime_ns, _SHA_CACHE[key]]
 
 
 def still_matches(path: Path, stored: Sequence) -> Fingerprint | None:
@@ -74,6 +80,51 @@ def still_matches(path: Path, stored: Sequence) -> Fingerprint | None:
         return list(stored)
     current = fingerprint(path)
     return current if current[2] == sha else None
+
+
+def check_or_write_stamp(path: Path, settings: dict[str, Any], way_out: str = "") -> None:
+    """Record the settings that made some outputs; refuse to mix outputs of other settings.
+
+    Parameters
+    ----------
+    path : the stamp file (JSON) next to the outputs.
+    settings : this run's settings (JSON-able).
+    way_out : what to do instead, for the message (default: use the stored values, or delete
+        the folder holding ``path``).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` exists with other settings, naming each changed setting, both values and
+        the way out.
+    """
+    if path.is_file():
+        stored = read_json(path, what="settings stamp")
+        if stored != _canonical(settings):
+            changes = "; ".join(setting_changes(stored, _canonical(settings)))
+            way_out = way_out or f"delete {path.parent} to redo it"
+            raise ValueError(f"{path.parent} holds outputs made with other settings ({changes}): "
+                             f"run with the stored values, or {way_out}")
+        return
+    write_json_atomic(path, settings)
+
+
+def setting_changes(stored: Any, current: Any, name: str = "") -> list[str]:
+    """``"<setting>: stored <a>, this run <b>"`` for each leaf that differs.
+
+    Examples
+    --------
+    >>> setting_changes({"MSBGEar": {"ahr": 20, "src_pos": "ff"}},
+    ...                 {"MSBGEar": {"ahr": 20, "src_pos": "df"}})
+    ["MSBGEar.src_pos: stored 'ff', this run 'df'"]
+    """
+    if isinstance(stored, dict) and isinstance(current, dict):
+        changes = []
+        for key in sorted(set(stored) | set(current), key=str):
+            sub = f"{name}.{key}" if name else str(key)
+            changes += setting_changes(stored.get(key, "<unset>"), current.get(key, "<unset>"), sub)
+        return changes
+    return [] if stored == current else [f"{name}: stored {stored!r}, this run {current!r}"]
 
 
 def settings_digest(settings: Any) -> str:
