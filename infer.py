@@ -28,8 +28,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032.asr.model import SAMPLE_RATE, ASRModel, Representation, load_asr
-from e032.io import read_json, read_wav, write_json_atomic
+from e032.io import explain_os_errors, read_json, read_wav, write_json_atomic
 from e032.manifests import MIN_ASR_INPUT_S
 from e032.records import StageRecord, Unit, check_or_write_stamp, settings_digest
 from e032.similarity import decoder_similarity, encoder_similarity
@@ -274,6 +275,7 @@ def infer_part(cfg: DictConfig, paths: TrackPaths, asr: ASRModel, part: str) -> 
 
 
 @hydra.main(version_base=None, config_path=".", config_name="config")
+@explain_os_errors
 def main(cfg: DictConfig) -> None:
     """Compute the dev and test similarity files of the configured track."""
     if int(cfg.get("infer_threads", 1)) > 0:

@@ -20,8 +20,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032.cpc1_inputs import check_wav_headers
 from e032.data_split import load_or_make_split
+from e032.io import explain_os_errors
 from e032.manifests import SignalItem, items_from_records, write_manifests
 from e032.prepare import (
     RANGES,
@@ -160,6 +162,7 @@ def timed(report: Report, name: str, function, *args) -> None:
 
 
 @hydra.main(version_base=None, config_path=".", config_name="config")
+@explain_os_errors
 def main(cfg: DictConfig) -> None:
     """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
     check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype))

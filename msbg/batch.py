@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import errno
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -86,6 +89,38 @@ def process_job(job: MsbgJob, ear: Ear) -> float:
     return time.process_time() - start
 
 
+def os_error_message(err: OSError) -> str:
+    """One line for an error of the operating system: the file, the reason and what to do.
+
+    Examples
+    --------
+    >>> os_error_message(PermissionError(errno.EROFS, "Read-only file system", "/data/x.wav"))
+    '/data/x.wav: Read-only file system: make the folder writable or write the outputs elsewhere'
+    """
+    path = err.filename if err.filename is not None else "(unknown file)"
+    reason = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = (f"the disk is full ({_free_space(path)} free): free some space or write the outputs "
+               "elsewhere; a re-run resumes where this one stopped")
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "make the folder writable or write the outputs elsewhere"
+    elif err.errno == errno.ENOENT:
+        fix = "the file or its folder is missing (deleted or unmounted during the run?)"
+    else:
+        fix = "check the disk and the path; a re-run resumes where this one stopped"
+    return f"{path}: {reason}: {fix}"
+
+
+def _free_space(path: str | os.PathLike) -> str:
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB"
+    except OSError:
+        return "unknown space"
+
+
 # ---- worker processes ----------------------------------------------------------------------
 _WORKER_EAR: Ear | None = None
 
@@ -94,14 +129,20 @@ def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
     """Make this worker process exit when the process that started it dies.
 
     A pool worker waits for jobs on a pipe that it holds open itself, so it would otherwise
-    wait for ever once its parent is killed. A daemon thread polls the parent ID and ends the
-    process (``os._exit``) when it changes.
+    wait for ever once its parent is killed. A daemon thread waits on the parent's sentinel
+    (``multiprocessing.parent_process()``; for a forkserver worker that is the process that
+    asked for it, not the fork server) or, outside multiprocessing, polls the parent ID, and
+    ends the process (``os._exit``) when the parent is gone.
     """
-    parent = os.getppid()
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
+        if parent is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(poll_s)
         os._exit(1)
 
     thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -488,11 +489,16 @@ def test_cli_reports_a_wrong_root(tmp_path):
     import subprocess
     import sys
 
+    (tmp_path / "tmp").mkdir()
     result = subprocess.run([sys.executable, str(REPO / "prepare_data.py"),
                              f"path.root={tmp_path / 'nowhere'}"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
     assert result.returncode != 0
     assert "expected the folder" in result.stderr and "clarity_CPC1_data_train" in result.stderr
+    # Hydra's log went to the temp folder, not into a <typo>/e032/hydra/ it would have created
+    assert not (tmp_path / "nowhere").exists()
+    assert list((tmp_path / "tmp" / "e032-hydra").glob("*/prepare_data.log"))
 
 
 # --------------------------------------------------------------------------------------------

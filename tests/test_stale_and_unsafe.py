@@ -10,9 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import errno
 import re
 import shutil
 import stat
+import subprocess
+import tempfile
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,8 @@ import prepare_data
 from e032.ids import CPC1_IDS, check_record_ids
 from e032.io import write_json_atomic
 from e032.records import RecordSet, StageRecord, Unit, fingerprint, still_matches
+from msbg.__main__ import main as msbg_cli
+from msbg.batch import LEVEL_COLUMNS
 
 HA_TRAIN = "clarity_CPC1_data_train/clarity_data/HA_outputs/train"
 TRAIN_META = "clarity_CPC1_data_train/metadata"
@@ -364,3 +371,134 @@ def test_loud_clipping_is_warned_about_with_a_count(cpc1_root, tmp_path, caplog,
                      caplog.text)
     assert re.search(r"16 kHz 15 done, 0 skipped, \d+ file\(s\) with \d+ clipped sample\(s\)",
                      summary_line(capsys))
+
+
+# --------------------------------------------------------------------------------------------
+# errors of the operating system: named, with the fix (read-only folder, full disk)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (needs root and mount rights, else the test is skipped); unmounted after."""
+    point = tmp_path / "disk"
+    point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_full_disk_names_the_file_and_the_fix(cpc1_root, small_disk):
+    with pytest.raises(OSError, match=r"disk/exp/msbg/(train|test)/S\d{5}_L\d{4}_E\d{3}_HL-output\.wav: "
+                       r".*: the disk is full \(0\.\d MiB free\): free some space or write the "
+                       r"outputs elsewhere; a re-run resumes"):
+        run(cpc1_root, small_disk / "exp")
+
+
+def test_read_only_output_folder_names_the_folder_and_the_fix(cpc1_root, small_disk):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(OSError, match=r"disk/exp: Read-only file system: make the folder "
+                       r"writable or write the outputs elsewhere"):
+        run(cpc1_root, small_disk / "exp")
+
+
+def test_msbg_cli_read_only_output_is_one_message(small_disk, tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", np.zeros((44100, 2)), 44100, subtype="FLOAT")
+    (small_disk / "out").mkdir()
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"input,output,{','.join(LEVEL_COLUMNS)}\n"
+                    f"a.wav,{small_disk / 'out' / 'a.wav'},{','.join(['20'] * 16)}\n")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    assert msbg_cli([str(jobs), "--num-workers", "1", "--quiet"]) == 2
+    assert re.fullmatch(r"error: .*disk/out/a\.wav: Read-only file system: make the folder writable "
+                        r"or write the outputs elsewhere\n", capsys.readouterr().err)
+
+
+def test_libsndfile_system_error_becomes_a_named_os_error(tmp_path, monkeypatch):
+    """libsndfile says only "System error." on a full disk: the error names the file and why."""
+    import e032.io
+
+    def failing_write(self, data):
+        raise sf.LibsndfileError(2, "")
+
+    monkeypatch.setattr(sf.SoundFile, "write", failing_write)
+    monkeypatch.setattr(e032.io.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 0))
+    with pytest.raises(OSError, match=r"libsndfile could not write it") as info:
+        e032.io.write_wav_atomic(tmp_path / "x.wav", np.zeros(10), 16000)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "x.wav")
+    assert os.listdir(tmp_path) == []  # no temporary file left
+
+
+def test_msbg_cli_refuses_absurd_audiogram_levels(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", np.zeros((44100, 2)), 44100, subtype="FLOAT")
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"input,output,{','.join(LEVEL_COLUMNS)}\n"
+                    f"a.wav,out/a.wav,-500,{','.join(['20'] * 15)}\n")
+    assert msbg_cli([str(jobs), "--num-workers", "1", "--quiet"]) == 2
+    assert "line 2: bad audiogram: audiogram levels must be at least -20 dB HL" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# worker processes exit when their parent is killed
+# --------------------------------------------------------------------------------------------
+ORPHAN_SCRIPT = """
+import os, signal, sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from functools import partial
+
+if __name__ == "__main__":
+    from e032.prepare import init_worker
+    from msbg.batch import _init_worker
+    initializer = init_worker if sys.argv[1] == "forkserver" else partial(_init_worker, {})
+    pool = ProcessPoolExecutor(2, mp_context=get_context(sys.argv[1]), initializer=initializer)
+    pids = {pool.submit(os.getpid).result() for _ in range(6)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as kill -9 of prepare_data.py
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited
+
+
+@pytest.mark.parametrize("context", ["forkserver", "spawn"])  # the 16 kHz pool, the MSBG pool
+def test_workers_exit_when_their_parent_is_killed(tmp_path, context):
+    script = tmp_path / "orphans.py"
+    script.write_text(ORPHAN_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, str(script), context], capture_output=True, text=True,
+                            timeout=120, env=env, check=False)
+    pids = [int(p) for p in result.stdout.split()]
+    assert result.returncode == -9 and pids, result.stderr
+    deadline = time.monotonic() + 30
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [pid for pid in pids if _running(pid)]
+    for pid in alive:
+        os.kill(pid, 9)  # do not leave them behind when the test fails
+    assert alive == []
+
+
+# --------------------------------------------------------------------------------------------
+# a mistyped path.root: Hydra's log does not create <typo>/e032/hydra/
+# --------------------------------------------------------------------------------------------
+def test_hydra_log_dir_only_under_an_existing_experiment_or_dataset(tmp_path, monkeypatch):
+    from e032.hydra_logs import log_dir
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    exp, data = tmp_path / "root" / "e032", tmp_path / "root" / "clarity_CPC1_data_train"
+    assert log_dir(str(exp), str(data), "t") == str(tmp_path / "tmp" / "e032-hydra" / "t")
+    data.mkdir(parents=True)
+    assert log_dir(str(exp), str(data), "t") == str(exp / "hydra" / "t")
+    assert log_dir(str(tmp_path), str(tmp_path / "typo"), "t") == str(tmp_path / "hydra" / "t")
