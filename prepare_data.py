@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032.cpc1_inputs import check_wav_headers
@@ -27,7 +26,6 @@ from e032.io import explain_os_errors
 from e032.manifests import SignalItem, items_from_records, write_manifests
 from e032.prepare import (
     RANGES,
-    ClippingCount,
     check_audio_inputs,
     check_options,
     check_ranges,
@@ -36,10 +34,9 @@ from e032.prepare import (
     mono_split_units,
     msbg_units,
     output_folders,
+    redo_mono_split_units,
     reference_scenes,
-    remove_outputs,
     remove_stale_temp_files,
-    run_mono_split_jobs,
     shard_items,
 )
 from e032.records import RecordSet, check_or_write_stamp, writer_tag
@@ -105,12 +102,12 @@ def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], repo
         check_or_write_stamp(folder / "msbg_settings.json", settings, WAY_OUT)
     units = msbg_units(paths, items, load_listeners(paths, items), settings)
     logger.info("MSBG: %d signals -> %s", len(units), paths.msbg_dir("train").parent)
-    with RecordSet(folders, "msbg", shard_tag(cfg)) as records:
-        todo = records.stale(units)
+    with RecordSet(folders, "msbg", shard_tag(cfg)) as record:
+        todo = record.stale(units)
         by_output = {unit.job.output_wav: unit for unit in todo}
         run_jobs([unit.job for unit in todo], ear_params=ear_params,
                  num_workers=int(cfg.num_workers), progress=bool(cfg.progress),
-                 skip_existing=False, on_done=lambda job: records.done(by_output[job.output_wav]))
+                 skip_existing=False, on_done=lambda job: record.done(by_output[job.output_wav]))
     report.msbg = f"{len(todo)} done, {len(units) - len(todo)} skipped"
 
 
@@ -124,21 +121,10 @@ def stage_resample(cfg: DictConfig, paths: TrackPaths, items, scenes, report: Re
     check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp, WAY_OUT)
     units = mono_split_units(paths, items, scenes, stamp)
     logger.info("16 kHz: %d files -> %s", len(units), paths.asr_data_dir)
-    clipping = ClippingCount()
-    with RecordSet([paths.asr_data_dir], "resample", shard_tag(cfg)) as records:
-        todo = records.stale(units)
-        remove_outputs(todo)  # stale files: redo them, do not skip them
-        by_left = {unit.job.left: unit for unit in todo}
-
-        def on_done(job, wrote: bool) -> None:
-            records.done(by_left[job.left])
-            if settings.subtype.startswith("PCM"):
-                clipping.add(job.left, job.right)
-            bar.update()
-
-        with tqdm(total=len(todo), desc="16 kHz", unit="file", disable=not cfg.progress) as bar:
-            run_mono_split_jobs([unit.job for unit in todo], settings, int(cfg.num_workers),
-                                on_done=on_done)
+    with RecordSet([paths.asr_data_dir], "resample", shard_tag(cfg)) as record:
+        todo = record.stale(units)
+        clipping = redo_mono_split_units(todo, settings, record, int(cfg.num_workers),
+                                         bool(cfg.progress))
     report.resample = f"{len(todo)} done, {len(units) - len(todo)} skipped{clipping.summary()}"
 
 

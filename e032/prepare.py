@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from e032.cpc1_inputs import (
     check_dataset_folders,
@@ -28,9 +29,9 @@ from e032.cpc1_inputs import (
 )
 from e032.ids import check_record_ids
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
-from e032.records import Unit, settings_digest
+from e032.records import RecordSet, Unit, settings_digest
 from e032.resample import MonoSplitJob, MonoSplitSettings, run_mono_split
-from e032.threads import default_num_workers, pin_threads
+from e032.threads import default_num_workers, init_pool_worker
 from e032.tracks import TrackPaths
 
 logger = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def _run_in_pool(jobs, settings, n_workers: int, done: Callable[..., Any]) -> li
     # forkserver: no fork of a parent that may hold threads (tqdm's monitor, BLAS pools)
     context = get_context("forkserver")
     results = []
-    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=init_worker) as pool:
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=init_pool_worker) as pool:
         futures = {pool.submit(run_mono_split, job, settings): job for job in jobs}
         try:
             for future in as_completed(futures):
@@ -230,14 +231,6 @@ def _run_in_pool(jobs, settings, n_workers: int, done: Callable[..., Any]) -> li
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return results
-
-
-def init_worker() -> None:
-    """Worker start-up: one BLAS thread, and exit when the parent process dies."""
-    from msbg.batch import exit_with_parent
-
-    pin_threads(1)
-    exit_with_parent()
 
 
 def count_clipped(path: Path) -> tuple[int, int]:
@@ -279,11 +272,32 @@ class ClippingCount:
         return f", {self.n_files} file(s) with {self.n_samples} clipped sample(s)"
 
 
-def remove_outputs(units: Iterable[Unit]) -> None:
-    """Delete the existing outputs of ``units`` (stale: they are to be redone, not skipped)."""
-    for unit in units:
+def redo_mono_split_units(
+    todo: Sequence[Unit], settings: MonoSplitSettings, record: RecordSet, num_workers: int = 0,
+    progress: bool = False,
+) -> ClippingCount:
+    """Redo stale 16 kHz units: delete their outputs (so that they are not skipped), write them
+    again, record each, and count the clipped samples of 16-bit files.
+
+    Returns
+    -------
+    The clipping count of the files written.
+    """
+    for unit in todo:
         for path in unit.outputs:
             Path(path).unlink(missing_ok=True)
+    by_left = {unit.job.left: unit for unit in todo}
+    clipping = ClippingCount()
+    with tqdm(total=len(todo), desc="16 kHz", unit="file", disable=not progress) as bar:
+
+        def on_done(job: MonoSplitJob, wrote: bool) -> None:
+            record.done(by_left[job.left])
+            if settings.subtype.startswith("PCM"):
+                clipping.add(job.left, job.right)
+            bar.update()
+
+        run_mono_split_jobs([unit.job for unit in todo], settings, num_workers, on_done=on_done)
+    return clipping
 
 
 def remove_stale_temp_files(folders: Iterable[Path]) -> int:
