@@ -1,8 +1,9 @@
-"""Stages of ``prepare_data.py``: inputs, shards, MSBG jobs, 16 kHz jobs, stamps (notes §2).
+"""Stages of ``prepare_data.py``: inputs, shards, MSBG units, 16 kHz units (notes §2).
 
 The script wires these together; each function does one job. Outputs of every stage are written
-atomically and skipped when present, so any stage can be killed and re-run, and N cluster jobs can
-share the work through :func:`shard` (each takes every N-th signal of a sorted list).
+atomically, and skipped only while the stage record (:mod:`e032.records`) says that their inputs
+and parameters are unchanged, so any stage can be killed and re-run, and N cluster jobs can share
+the work through :func:`shard` (each takes every N-th signal of a sorted list).
 """
 
 from __future__ import annotations
