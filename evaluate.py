@@ -22,8 +22,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, ListConfig
 
+import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032 import evaluation as ev
-from e032.io import write_json_atomic
+from e032.io import explain_os_errors, write_json_atomic
 from e032.tracks import TrackPaths, resolve_track
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]
 
 
 @hydra.main(version_base=None, config_path=".", config_name="config")
+@explain_os_errors
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one track: load, fit and score, write, and print the results table."""
     paths = resolve_track(cfg)

@@ -18,29 +18,34 @@ from dataclasses import dataclass, field
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
+import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032.cpc1_inputs import check_wav_headers
 from e032.data_split import load_or_make_split
+from e032.io import explain_os_errors
 from e032.manifests import SignalItem, items_from_records, write_manifests
 from e032.prepare import (
+    RANGES,
     check_audio_inputs,
     check_options,
-    check_or_write_stamp,
+    check_ranges,
     load_listeners,
     load_track_records,
-    mono_split_jobs,
-    msbg_jobs,
+    mono_split_units,
+    msbg_units,
     output_folders,
+    redo_mono_split_units,
     reference_scenes,
     remove_stale_temp_files,
-    run_mono_split_jobs,
     shard_items,
 )
+from e032.records import RecordSet, check_or_write_stamp, writer_tag
 from e032.resample import RESAMPLER_STAMPS, MonoSplitSettings
 from e032.tracks import TrackPaths, resolve_track
 
 logger = logging.getLogger(__name__)
+WAY_OUT = ("use another path.exp_folder (or path.msbg_output_dir), or delete that folder to redo "
+           "it")
 
 
 @dataclass
@@ -70,46 +75,57 @@ class Report:
 def stage_split(cfg: DictConfig, paths: TrackPaths, records: dict, report: Report) -> list[str]:
     """Draw (or reuse) the train/dev scene split; return the dev scenes."""
     train, dev, reused = load_or_make_split(paths.split_list("train"), paths.split_list("dev"),
-                                            records["train"], cfg.dev_percent, cfg.split_seed)
+                                            records["train"], cfg.dev_percent, cfg.split_seed,
+                                            paths.split_settings)
     report.split = f"{len(train)} train / {len(dev)} dev scenes ({'reused' if reused else 'new'})"
     return dev
 
 
 def stage_check_audio(cfg, paths, items, scenes) -> None:
     """Check every input WAV header of this shard before the long stages (cheap)."""
-    check_audio_inputs(paths, items, scenes, int(cfg.MSBGEar.sample_rate), float(cfg.trim_s))
+    check_audio_inputs(paths, items, scenes, int(cfg.MSBGEar.sample_rate), float(cfg.trim_s),
+                       float(cfg.input_length_tolerance_s))
     if cfg.stage == "resample":  # MSBG must have run already
         check_wav_headers([paths.msbg_wav(i.split, i.signal) for i in items],
-                          int(cfg.MSBGEar.sample_rate), n_channels=2, min_duration_s=cfg.trim_s)
+                          int(cfg.MSBGEar.sample_rate), n_channels=2, trim_s=float(cfg.trim_s))
 
 
 def stage_msbg(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], report: Report):
-    """Simulate the listener's hearing loss on every signal of this shard (msbg batch runner)."""
+    """Simulate the listener's hearing loss on every signal of this shard whose MSBG output is
+    missing or stale (msbg batch runner); record what each output was made from."""
     from msbg.batch import run_jobs
 
     ear_params = OmegaConf.to_container(cfg.MSBGEar, resolve=True)
-    for split in sorted({item.split for item in items}):
-        check_or_write_stamp(paths.msbg_dir(split) / "msbg_settings.json", {"MSBGEar": ear_params})
-    jobs = msbg_jobs(paths, items, load_listeners(paths, items))
-    logger.info("MSBG: %d signals -> %s", len(jobs), paths.msbg_dir("train").parent)
-    summary = run_jobs(jobs, ear_params=ear_params, num_workers=int(cfg.num_workers),
-                       progress=bool(cfg.progress), skip_existing=True)
-    report.msbg = f"{summary.n_processed} done, {summary.n_skipped} skipped"
+    settings = {"MSBGEar": ear_params}
+    folders = sorted({paths.msbg_dir(item.split) for item in items})
+    for folder in folders:
+        check_or_write_stamp(folder / "msbg_settings.json", settings, WAY_OUT)
+    units = msbg_units(paths, items, load_listeners(paths, items), settings)
+    logger.info("MSBG: %d signals -> %s", len(units), paths.msbg_dir("train").parent)
+    with RecordSet(folders, "msbg", shard_tag(cfg)) as record:
+        todo = record.stale(units)
+        by_output = {unit.job.output_wav: unit for unit in todo}
+        run_jobs([unit.job for unit in todo], ear_params=ear_params,
+                 num_workers=int(cfg.num_workers), progress=bool(cfg.progress),
+                 skip_existing=False, on_done=lambda job: record.done(by_output[job.output_wav]))
+    report.msbg = f"{len(todo)} done, {len(units) - len(todo)} skipped"
 
 
 def stage_resample(cfg: DictConfig, paths: TrackPaths, items, scenes, report: Report) -> None:
-    """16 kHz mono files of the MSBG outputs and of the per-scene references of this shard."""
+    """16 kHz mono files of the MSBG outputs and of the per-scene references of this shard,
+    for every file missing or stale (its source or the settings changed)."""
     settings = MonoSplitSettings(int(cfg.MSBGEar.sample_rate), int(cfg.target_sample_rate),
                                  float(cfg.trim_s), str(cfg.wav_subtype), str(cfg.resampler))
-    check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", {
-        "target_sample_rate": settings.sample_rate_out, "trim_s": settings.trim_s,
-        "wav_subtype": settings.subtype, "resampler": RESAMPLER_STAMPS[settings.resampler]})
-    jobs = mono_split_jobs(paths, items, scenes)
-    logger.info("16 kHz: %d files -> %s", len(jobs), paths.asr_data_dir)
-    with tqdm(total=len(jobs), desc="16 kHz", unit="file", disable=not cfg.progress) as bar:
-        n_written, n_skipped = run_mono_split_jobs(jobs, settings, int(cfg.num_workers),
-                                                   on_done=bar.update)
-    report.resample = f"{n_written} done, {n_skipped} skipped"
+    stamp = {"target_sample_rate": settings.sample_rate_out, "trim_s": settings.trim_s,
+             "wav_subtype": settings.subtype, "resampler": RESAMPLER_STAMPS[settings.resampler]}
+    check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp, WAY_OUT)
+    units = mono_split_units(paths, items, scenes, stamp)
+    logger.info("16 kHz: %d files -> %s", len(units), paths.asr_data_dir)
+    with RecordSet([paths.asr_data_dir], "resample", shard_tag(cfg)) as record:
+        todo = record.stale(units)
+        clipping = redo_mono_split_units(todo, settings, record, int(cfg.num_workers),
+                                         bool(cfg.progress))
+    report.resample = f"{len(todo)} done, {len(units) - len(todo)} skipped{clipping.summary()}"
 
 
 def stage_merge(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], report: Report):
@@ -117,6 +133,11 @@ def stage_merge(cfg: DictConfig, paths: TrackPaths, items: list[SignalItem], rep
     remove_stale_temp_files(output_folders(paths))
     n_signals = write_manifests(paths, items, int(cfg.target_sample_rate))
     report.csvs = f"18 written ({n_signals} signals)"
+
+
+def shard_tag(cfg: DictConfig) -> str:
+    """The record-file tag of this run (its shard, if sharded)."""
+    return writer_tag(int(cfg.shard_index), int(cfg.num_shards))
 
 
 def timed(report: Report, name: str, function, *args) -> None:
@@ -127,9 +148,11 @@ def timed(report: Report, name: str, function, *args) -> None:
 
 
 @hydra.main(version_base=None, config_path=".", config_name="config")
+@explain_os_errors
 def main(cfg: DictConfig) -> None:
     """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
     check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype), str(cfg.resampler))
+    check_ranges(**{name: cfg[name] for name in RANGES})
     paths = resolve_track(cfg)
     shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)
     report = Report(paths.track, f" shard {shard_i + 1}/{n_shards}" if n_shards > 1 else "")

@@ -14,7 +14,7 @@ from pathlib import Path
 import soundfile as sf
 
 from e032.io import read_json
-from e032.manifests import REQUIRED_KEYS
+from e032.manifests import MIN_ASR_INPUT_S, REQUIRED_KEYS
 from e032.tracks import TrackPaths
 
 MAX_LISTED = 5  # problems named in one error message; the total is always given
@@ -51,6 +51,25 @@ def check_dataset_folders(paths: TrackPaths, root: str | Path | None = None) -> 
             f"{archive}), but {what}. Set path.root to the folder that holds "
             "clarity_CPC1_data_train/ and clarity_CPC1_data_test/"
         )
+
+
+def check_output_folders(paths: TrackPaths) -> None:
+    """Refuse output folders inside the dataset: outputs would land among (or onto) the inputs.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, its folder and the dataset folder that holds it.
+    """
+    inputs = {"the training archive": paths.train_data, "the test archive": paths.test_data,
+              "path.test_labels": paths.test_labels_dir}
+    outputs = {"path.exp_folder": paths.exp_folder,
+               "path.msbg_output_dir": paths.msbg_dir("train").parent}
+    for setting, folder in outputs.items():
+        for what, data in inputs.items():
+            if folder == data or data in folder.parents:
+                raise ValueError(f"{setting}={folder} is inside {what} {data}: outputs must not be "
+                                 f"written into the dataset; set {setting} to a folder outside it")
 
 
 def load_records(path: Path) -> list[dict]:
@@ -106,9 +125,12 @@ def check_listeners(records: Sequence[dict], records_path: Path, listeners_path:
 
 
 def check_wav_headers(
-    files: Iterable[Path], sample_rate: int, n_channels: int, min_duration_s: float
+    files: Iterable[Path], sample_rate: int, n_channels: int, trim_s: float
 ) -> int:
     """Check existence, rate, channels and length of WAVs from their headers only.
+
+    A file must be longer than the ``trim_s`` seconds dropped at its start plus the
+    ``MIN_ASR_INPUT_S`` the ASR needs.
 
     Returns
     -------
@@ -119,8 +141,7 @@ def check_wav_headers(
     FileNotFoundError
         If any file is missing (count and the first few named).
     ValueError
-        If any file is unreadable, has another rate or channel count, or is not longer than
-        ``min_duration_s``.
+        If any file is unreadable, has another rate or channel count, or is too short.
     """
     missing, bad, n_files = [], [], 0
     for path in files:
@@ -128,7 +149,7 @@ def check_wav_headers(
         if not path.is_file():
             missing.append(str(path))
             continue
-        problem = _header_problem(path, sample_rate, n_channels, min_duration_s)
+        problem = _header_problem(path, sample_rate, n_channels, trim_s)
         if problem:
             bad.append(problem)
     if missing:
@@ -140,7 +161,7 @@ def check_wav_headers(
     return n_files
 
 
-def _header_problem(path: Path, sample_rate: int, n_channels: int, min_duration_s: float) -> str:
+def _header_problem(path: Path, sample_rate: int, n_channels: int, trim_s: float) -> str:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
@@ -149,7 +170,38 @@ def _header_problem(path: Path, sample_rate: int, n_channels: int, min_duration_
         return f"{path}: sample rate is {info.samplerate} Hz, expected {sample_rate} Hz"
     if info.channels != n_channels:
         return f"{path}: has {info.channels} channel(s), expected {n_channels}"
-    if info.frames <= min_duration_s * sample_rate:
+    if info.frames < (trim_s + MIN_ASR_INPUT_S) * sample_rate:
         return (f"{path}: is {info.frames / sample_rate:.3f} s long, expected more than the "
-                f"{min_duration_s} s dropped at the start")
+                f"{trim_s} s dropped at the start + {MIN_ASR_INPUT_S} s for the ASR")
     return ""
+
+
+def check_lengths(pairs: Iterable[tuple[Path, Path]], sample_rate: int, tolerance_s: float) -> None:
+    """Check that each file is as long as its reference, within ``tolerance_s``.
+
+    A hearing-aid output of CPC1 is as long as its scene's target (140 samples shorter in the
+    real sample); one much shorter is truncated (libsndfile reads the samples that are there,
+    whatever the header says), one much longer belongs to another scene. The headers must have
+    been checked (:func:`check_wav_headers`).
+
+    Raises
+    ------
+    ValueError
+        Naming the files, both lengths and the setting that sets the tolerance.
+    """
+    frames: dict[Path, int] = {}
+
+    def n_frames(path: Path) -> int:
+        if path not in frames:
+            frames[path] = sf.info(str(path)).frames
+        return frames[path]
+
+    limit = tolerance_s * sample_rate
+    bad = [f"{path} has {n_frames(path)} samples, its reference {ref.name} {n_frames(ref)}"
+           for path, ref in pairs if abs(n_frames(path) - n_frames(ref)) > limit]
+    if bad:
+        raise ValueError(
+            f"{len(bad)} hearing-aid output(s) differ in length from their scene reference by more "
+            f"than input_length_tolerance_s={tolerance_s} s (truncated or from another scene?): "
+            f"{'; '.join(bad[:MAX_LISTED])}. Repair the file(s), or raise input_length_tolerance_s"
+        )

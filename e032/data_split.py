@@ -79,14 +79,21 @@ def load_or_make_split(
     records: list[dict],
     dev_percent: float,
     seed: int,
+    settings_path: Path | None = None,
 ) -> tuple[list[str], list[str], bool]:
     """Return the stored split if both list files exist, else draw it and store it.
+
+    The settings that drew the lists (``dev_percent``, ``split_seed``) are stored in
+    ``settings_path``; reusing the lists with other settings is refused. Lists without stored
+    settings are taken as given (the user's own split, as the original reused any lists), unless
+    they are exactly the draw of this run's settings, whose settings are then stored.
 
     Parameters
     ----------
     train_list, dev_list : paths of ``scene_{train,dev}_list<track>.json``.
     records : the CPC1 training response records of the track.
     dev_percent, seed : as in :func:`split_scenes`.
+    settings_path : where the split's settings are stored (None: not stored, not checked).
 
     Returns
     -------
@@ -96,22 +103,55 @@ def load_or_make_split(
     Raises
     ------
     ValueError
-        If a stored list is not a JSON list of strings, if the two lists overlap, or if a training
-        scene is in neither list (the lists belong to other data: delete them to redraw).
+        If a stored list is not a JSON list of strings, if the two lists overlap, if a training
+        scene is in neither list (the lists belong to other data: delete them to redraw), or if
+        the stored settings differ from ``dev_percent`` / ``seed`` (naming both values).
     """
+    settings = {"dev_percent": float(dev_percent), "split_seed": int(seed)}
     if train_list.is_file() and dev_list.is_file():
         train = read_scene_list(train_list)
         dev = read_scene_list(dev_list)
         _check_stored_split(train, dev, unique_scenes(records), train_list, dev_list)
+        if settings_path is not None:
+            _check_split_settings(settings_path, settings, (train, dev), records,
+                                  (train_list, dev_list))
         logger.info("reusing the scene split %s / %s", train_list, dev_list)
         return train, dev, True
     train, dev = split_scenes(unique_scenes(records), dev_percent, seed)
-    # dev first: a run killed in between leaves no pair, and the re-run redraws the same split.
+    # settings, then dev, then train: a run killed in between leaves no pair, and the re-run
+    # redraws the same split.
+    if settings_path is not None:
+        write_json_atomic(settings_path, settings)
     write_json_atomic(dev_list, dev)
     write_json_atomic(train_list, train)
     logger.info("split %d scenes: %d train, %d dev (seed %d)", len(train) + len(dev),
                 len(train), len(dev), seed)
     return train, dev, False
+
+
+def _check_split_settings(settings_path: Path, settings: dict, stored_split: tuple,
+                          records: list[dict], lists: tuple[Path, Path]) -> None:
+    """Refuse stored lists drawn with other settings; adopt or accept lists without settings."""
+    dev_list = lists[1]
+    if not settings_path.is_file():
+        draw = split_scenes(unique_scenes(records), settings["dev_percent"], settings["split_seed"])
+        if draw == stored_split:
+            write_json_atomic(settings_path, settings)  # lists of an older run: adopt them
+        else:
+            logger.warning("using the stored scene split %s as given: it is not the draw of "
+                           "dev_percent=%s, split_seed=%s", dev_list, settings["dev_percent"],
+                           settings["split_seed"])
+        return
+    stored = read_json(settings_path, what="scene split settings")
+    changed = [f"{key}: stored {stored.get(key)!r}, this run {value!r}"
+               for key, value in settings.items() if stored.get(key) != value]
+    if changed:
+        raise ValueError(
+            f"the stored scene split {dev_list} was drawn with other settings "
+            f"({'; '.join(changed)}): run with the stored values, or delete "
+            f"{', '.join(str(p) for p in (*lists, settings_path))} to redraw the split (and "
+            "retrain the ASR on it)"
+        )
 
 
 def read_scene_list(path: str | Path) -> list[str]:

@@ -48,6 +48,7 @@ PARTS: Final[tuple[Part, ...]] = ("dev", "test")
 
 SIMILARITY_SCALE: Final = 100.0  # similarities are multiplied by 100 before the fit (original)
 CORRECTNESS_MAX: Final = 100.0  # upper asymptote L of the logistic: correctness is a percentage
+SIMILARITY_LIMIT: Final = 1.0 + 1e-6  # cosines, with float32 rounding
 INITIAL_GUESS: Final[tuple[float, float]] = (50.0, 1.0)  # (x0, k), as in the original
 AUTO_START: Final = "auto"  # initial_guess value: start from the dev data (data_driven_start)
 METRIC_NAMES: Final[tuple[str, ...]] = ("RMSE", "Std", "NCC", "KT")
@@ -400,6 +401,12 @@ def read_similarities(path: str | Path) -> dict[str, float]:
         raise ValueError(
             f"{path}: similarities must be finite numbers; {len(bad)} are not "
             f"(e.g. {bad[0]} -> {data[bad[0]]!r})"
+        )
+    outside = [s for s, v in data.items() if abs(v) > SIMILARITY_LIMIT]
+    if outside:
+        raise ValueError(
+            f"{path}: similarities are cosines in [-1, 1] (raw, not x 100); {len(outside)} are not "
+            f"(e.g. {outside[0]} -> {data[outside[0]]!r}): was the file written by infer.py?"
         )
     return {signal: float(value) for signal, value in data.items()}
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import functools
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +30,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary name keeps the destination's suffix so that libraries which infer the format
-    from the extension (soundfile, torch) still do so.
+    from the extension (soundfile, torch) still do so. The file gets the permissions of an
+    ordinary new file (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-    os.close(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    except OSError as err:
+        raise _naming(err, path) from None
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.filename is None or str(err.filename) == str(tmp_path):
+            raise _naming(err, path) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` naming ``path`` (the destination, not a temporary file); picklable to a parent."""
+    if err.errno is None:
+        return err
+    return OSError(err.errno, err.strerror, str(path))  # OSError() picks the subclass by errno
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -73,12 +101,47 @@ def write_wav_atomic(
     """
     signal = np.asarray(signal)
     n_channels = 1 if signal.ndim == 1 else signal.shape[1]
-    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, n_channels,
-                                                subtype=subtype, format="WAV") as f:
-        # libsndfile adds a PEAK chunk with a wall-clock timestamp to float WAVs: turn it off so
-        # that the same signal always gives the same bytes (reproducible, resumable outputs).
-        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-        f.write(signal)
+    try:
+        with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, n_channels,
+                                                    subtype=subtype, format="WAV") as f:
+            # libsndfile adds a PEAK chunk with a wall-clock timestamp to float WAVs: turn it off
+            # so that the same signal always gives the same bytes (reproducible, resumable outputs).
+            sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            f.write(signal)
+    except sf.LibsndfileError as err:  # says only "System error." when the disk is full
+        raise OSError(_likely_errno(Path(path).parent), f"libsndfile could not write it ({err})",
+                      str(path)) from None
+
+
+def _likely_errno(folder: Path) -> int:
+    """What most likely made a write into ``folder`` fail (libsndfile gives no errno)."""
+    try:
+        if shutil.disk_usage(folder).free < 2**20:
+            return errno.ENOSPC
+    except OSError:
+        return errno.ENOENT
+    return errno.EIO if os.access(folder, os.W_OK) else errno.EACCES
+
+
+def explain_os_errors(function: Callable) -> Callable:
+    """Decorate a stage's entry point: an error of the operating system (read-only folder, full
+    disk, missing folder) becomes one ``OSError`` whose message names the file and what to do.
+
+    Errors the recipe raised itself (no ``errno``) pass unchanged.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from msbg.batch import os_error_message
+
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            if err.errno is None:
+                raise
+            raise OSError(err.errno, os_error_message(err)) from None
+
+    return wrapper
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:

@@ -29,6 +29,7 @@ EARS: tuple[Literal["left", "right"], ...] = ("left", "right")
 PARTS: tuple[Literal["train", "dev", "test"], ...] = ("train", "dev", "test")
 KINDS: tuple[Literal["msbg", "ref"], ...] = ("msbg", "ref")
 REQUIRED_KEYS = ("signal", "scene", "listener", "prompt")
+MIN_ASR_INPUT_S = 0.1  # shortest 16 kHz file the ASR takes (it fails below ~0.04 s)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,14 @@ def pin_threads(n_threads: int = 1) -> None:
         sys.modules["torch"].set_num_threads(n_threads)
 
 
+def init_pool_worker() -> None:
+    """Start-up of a pool worker: one BLAS/torch thread, and exit when the parent process dies."""
+    from msbg.batch import exit_with_parent
+
+    pin_threads(1)
+    exit_with_parent()
+
+
 def default_num_workers(requested: int | None = None) -> int:
     """Number of worker processes: ``requested`` if > 0, else the number of usable cores."""
     if requested:

@@ -59,6 +59,11 @@ class TrackPaths:
         """``<exp>/data_split/scene_<part>_list<suffix>.json``."""
         return self.exp_folder / "data_split" / f"scene_{part}_list{self.suffix}.json"
 
+    @property
+    def split_settings(self) -> Path:
+        """``<exp>/data_split/split_settings<suffix>.json``: the settings that drew the split."""
+        return self.exp_folder / "data_split" / f"split_settings{self.suffix}.json"
+
     def msbg_dir(self, split: Literal["train", "test"]) -> Path:
         """Where ``<signal>_HL-output.wav`` files go (under exp_folder, not the dataset)."""
         root = self.msbg_root if self.msbg_root is not None else self.exp_folder / "msbg"

@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from msbg.batch import DEFAULT_EAR_PARAMS, read_job_csv, run_jobs
+from msbg.batch import DEFAULT_EAR_PARAMS, os_error_message, read_job_csv, run_jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             skip_existing=not args.overwrite,
         )
-    except (FileNotFoundError, ValueError) as err:
+    except OSError as err:  # an error of the operating system (read-only, disk full, ...)
+        message = os_error_message(err) if err.errno is not None else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(

@@ -18,7 +18,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from msbg.tables import CATCH_UP_LEVEL_DB_SPL, CLARITY_AUDIOGRAM_HZ, SEVERE_WARNING_DB_HL
+from msbg.tables import (
+    CATCH_UP_LEVEL_DB_SPL,
+    CLARITY_AUDIOGRAM_HZ,
+    MIN_AUDIOGRAM_DB_HL,
+    SEVERE_WARNING_DB_HL,
+)
 
 Severity = Literal["NOTHING", "MILD", "MODERATE", "SEVERE"]
 
@@ -48,8 +53,8 @@ class Audiogram:
     Parameters
     ----------
     levels : sequence of float
-        Thresholds in dB HL [shape=(n_freqs,)], each finite and below 105 dB HL (the loudness
-        catch-up level; pyclarity overflows at and above it).
+        Thresholds in dB HL [shape=(n_freqs,)], each finite, at least -20 dB HL and below
+        105 dB HL (the loudness catch-up level; pyclarity overflows at and above it).
     frequencies : sequence of float
         Audiogram frequencies in Hz [shape=(n_freqs,)], positive and strictly increasing.
         Default: the 8 Clarity frequencies 250 ... 8000 Hz.
@@ -57,7 +62,7 @@ class Audiogram:
     Raises
     ------
     ValueError
-        If a level is missing (None or NaN), not finite, >= 105 dB HL, or if the lengths
+        If a level is missing (None or NaN), not finite, < -20 or >= 105 dB HL, or if the lengths
         differ or the frequencies are not positive and strictly increasing.
 
     Examples
@@ -100,6 +105,11 @@ class Audiogram:
             raise ValueError(
                 f"audiogram levels must be below {CATCH_UP_LEVEL_DB_SPL:g} dB HL (the loudness "
                 f"catch-up level of the recruitment model), got max {levels.max():g} dB HL"
+            )
+        if np.any(levels < MIN_AUDIOGRAM_DB_HL):
+            raise ValueError(
+                f"audiogram levels must be at least {MIN_AUDIOGRAM_DB_HL:g} dB HL (a threshold is a "
+                f"hearing loss, not a gain), got min {levels.min():g} dB HL"
             )
         object.__setattr__(self, "frequencies", frequencies)
         object.__setattr__(self, "levels", levels)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import errno
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +89,65 @@ def process_job(job: MsbgJob, ear: Ear) -> float:
     return time.process_time() - start
 
 
+def os_error_message(err: OSError) -> str:
+    """One line for an error of the operating system: the file, the reason and what to do.
+
+    Examples
+    --------
+    >>> os_error_message(PermissionError(errno.EROFS, "Read-only file system", "/data/x.wav"))
+    '/data/x.wav: Read-only file system: make the folder writable or write the outputs elsewhere'
+    """
+    path = err.filename if err.filename is not None else "(unknown file)"
+    reason = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = (f"the disk is full ({_free_space(path)} free): free some space or write the outputs "
+               "elsewhere; a re-run resumes where this one stopped")
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "make the folder writable or write the outputs elsewhere"
+    elif err.errno == errno.ENOENT:
+        fix = "the file or its folder is missing (deleted or unmounted during the run?)"
+    else:
+        fix = "check the disk and the path; a re-run resumes where this one stopped"
+    return f"{path}: {reason}: {fix}"
+
+
+def _free_space(path: str | os.PathLike) -> str:
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB"
+    except OSError:
+        return "unknown space"
+
+
 # ---- worker processes ----------------------------------------------------------------------
 _WORKER_EAR: Ear | None = None
+
+
+def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
+    """Make this worker process exit when the process that started it dies.
+
+    A pool worker waits for jobs on a pipe that it holds open itself, so it would otherwise
+    wait for ever once its parent is killed. A daemon thread waits on the parent's sentinel
+    (``multiprocessing.parent_process()``; for a forkserver worker that is the process that
+    asked for it, not the fork server) or, outside multiprocessing, polls the parent ID, and
+    ends the process (``os._exit``) when the parent is gone.
+    """
+    parent = multiprocessing.parent_process()
+    parent_pid = os.getppid()
+
+    def watch() -> None:
+        if parent is not None:
+            multiprocessing.connection.wait([parent.sentinel])
+        else:
+            while os.getppid() == parent_pid:
+                time.sleep(poll_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def _init_worker(ear_params: dict[str, Any]) -> None:
@@ -94,6 +155,7 @@ def _init_worker(ear_params: dict[str, Any]) -> None:
     from e032.threads import pin_threads
 
     pin_threads(1)
+    exit_with_parent()
     _WORKER_EAR = Ear(**ear_params)
 
 
@@ -140,6 +202,7 @@ def run_jobs(
     num_workers: int = 0,
     progress: bool = True,
     skip_existing: bool = True,
+    on_done: Callable[[MsbgJob], Any] | None = None,
 ) -> RunSummary:
     """Run MSBG on many binaural files, in parallel.
 
@@ -155,6 +218,8 @@ def run_jobs(
     skip_existing : bool
         Skip jobs whose output file already exists (outputs are written atomically, so an
         existing file is complete).
+    on_done : callable, optional
+        Called in this process with each job once its output is written.
 
     Returns
     -------
@@ -184,6 +249,7 @@ def run_jobs(
         n_workers,
     )
     bar = tqdm(total=len(todo), desc="MSBG", unit="file", disable=not progress)
+    done = on_done if on_done is not None else (lambda job: None)
     worker_cpu_s = 0.0
     if n_workers <= 1:
         from threadpoolctl import threadpool_limits
@@ -191,16 +257,18 @@ def run_jobs(
         with threadpool_limits(1):
             for job in todo:
                 process_job(job, ear)
+                done(job)
                 bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # safe with threads/torch in the parent
         with concurrent.futures.ProcessPoolExecutor(
             n_workers, mp_context=context, initializer=_init_worker, initargs=(params,)
         ) as pool:
-            futures = [pool.submit(_worker_run, job) for job in todo]
+            futures = {pool.submit(_worker_run, job): job for job in todo}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     worker_cpu_s += future.result()
+                    done(futures[future])
                     bar.update()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -98,5 +98,9 @@ CATCH_UP_LEVEL_DB_SPL: Final = 105.0
 #: Audiogram levels above this (dB HL) make pyclarity log "impairment too severe".
 SEVERE_WARNING_DB_HL: Final = 80.0
 
+#: Lowest audiogram level accepted (dB HL): audiometers stop at -10 dB HL, so a level far below
+#: is a typing error, which MSBG would turn into a gain (not in pyclarity, which accepted it).
+MIN_AUDIOGRAM_DB_HL: Final = -20.0
+
 #: Clarity audiogram frequencies (Hz).
 CLARITY_AUDIOGRAM_HZ: Final = _frozen([250, 500, 1000, 2000, 3000, 4000, 6000, 8000])

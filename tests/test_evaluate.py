@@ -340,6 +340,17 @@ def test_read_similarities_rejects_non_numbers(tmp_path):
         ev.read_similarities(path)
 
 
+@pytest.mark.parametrize("value", [1.5, -1.01, 73.0])
+def test_read_similarities_rejects_values_outside_the_cosine_range(tmp_path, value):
+    path = tmp_path / "test_enc_similarity.json"
+    path.write_text(json.dumps({"S1_L1_E1": 0.5, "S2_L1_E1": value, "S3_L1_E1": 1.0000001}))
+    with pytest.raises(ValueError, match=rf"test_enc_similarity.json: similarities are cosines in "
+                       rf"\[-1, 1\] \(raw, not x 100\); 1 are not \(e.g. S2_L1_E1 -> {value}\)"):
+        ev.read_similarities(path)
+    path.write_text(json.dumps({"S1_L1_E1": -1.0, "S3_L1_E1": 1.0000001}))  # float32 rounding
+    assert ev.read_similarities(path) == {"S1_L1_E1": -1.0, "S3_L1_E1": 1.0000001}
+
+
 def test_prediction_without_label_is_reported_by_id(tmp_path):
     labels = _labels(tmp_path, ["S1_L1_E1"])
     similarities = {"S1_L1_E1": 0.5, "S2_L1_E1": 0.6, "S3_L1_E1": 0.7}

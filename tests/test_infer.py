@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -189,3 +191,98 @@ def test_model_sizes_from_an_overrides_file_alone(experiment, asr, tmp_path):
     from_file = infer.asr_from_config(cfg, infer.resolve_track(cfg))
     wav = np.sin(np.arange(16000) * 0.05).astype(np.float32)
     np.testing.assert_array_equal(from_file.encode(wav), asr.encode(wav))
+
+
+# --- outputs tied to their inputs and settings (issue 13) -------------------------------------------
+def _clone(experiment: Path, root: Path) -> Path:
+    """A new experiment with the same files, and the fixture's outputs and records copied in."""
+    make_experiment(root)
+    for path in (experiment / "e032").glob("*.json"):
+        shutil.copy(path, root / "e032" / path.name)
+    return root
+
+
+def _count_signals(monkeypatch) -> list[str]:
+    computed = []
+    original = infer.signal_similarities
+
+    def counting(asr, item, *args):
+        computed.append(item.signal)
+        return original(asr, item, *args)
+
+    monkeypatch.setattr(infer, "signal_similarities", counting)
+    return computed
+
+
+def test_clone_with_identical_files_recomputes_nothing(experiment, tmp_path, monkeypatch):
+    root = _clone(experiment, tmp_path / "clone")
+    computed = _count_signals(monkeypatch)
+    infer.main(make_cfg(root))
+    assert computed == []  # other file times, same contents: current
+    for name in ("dev_enc_similarity.json", "test_dec_similarity.json"):
+        assert (root / "e032" / name).read_bytes() == (experiment / "e032" / name).read_bytes()
+
+
+@pytest.mark.parametrize("override, change", [
+    ("dtw=exact", "dtw: stored 'fastdtw', this run 'exact'"),
+    ("decoder_representation=best_hyp", "decoder_representation: stored 'last_step_slot0', this run 'best_hyp'"),
+    ("asr_overrides={test_beam_size: 4}", "test_beam_size: stored 8, this run 4"),
+])
+def test_changed_setting_is_refused_naming_both_values(experiment, tmp_path, override, change):
+    root = _clone(experiment, tmp_path / "clone")
+    before = (root / "e032" / "dev_dec_similarity.json").read_bytes()
+    cfg = make_cfg(root, override)
+    if override.startswith("asr_overrides"):  # make_cfg sets the tiny sizes there: keep them
+        cfg.asr_overrides.test_beam_size = 4
+    with pytest.raises(ValueError, match=re.escape(change) + r".*delete .*dev_enc_similarity\.json"):
+        infer.main(cfg)
+    assert (root / "e032" / "dev_dec_similarity.json").read_bytes() == before
+
+
+def test_changed_input_file_recomputes_that_signal(experiment, asr, tmp_path, monkeypatch):
+    root = _clone(experiment, tmp_path / "clone")
+    _wav(root / "e032" / "cpc1_asr_data" / "dev_left_msbg" / "S002_L01_E01.wav", ("in1_A_left_proc", 3000))
+    computed = _count_signals(monkeypatch)
+    infer.main(make_cfg(root))
+    assert computed == ["S002_L01_E01"]
+    new = json.loads((root / "e032" / "dev_enc_similarity.json").read_text())
+    old = json.loads((experiment / "e032" / "dev_enc_similarity.json").read_text())
+    assert list(new) == list(old) and new["S001_L01_E01"] == old["S001_L01_E01"]
+    assert new["S002_L01_E01"] != old["S002_L01_E01"]
+
+
+def test_changed_checkpoint_recomputes_every_signal(experiment, tmp_path, monkeypatch):
+    root = _clone(experiment, tmp_path / "clone")
+    model = next((root / "e032" / "asr" / "save").glob("CKPT+*/model.ckpt"))
+    os.utime(model, ns=(1, 1))  # touched only: still the same model
+    computed = _count_signals(monkeypatch)
+    infer.main(make_cfg(root))
+    assert computed == []
+    state = torch.load(model, weights_only=True)
+    name = next(k for k, v in state.items() if v.dtype.is_floating_point)
+    state[name] = state[name] + 0.01
+    torch.save(state, model)
+    infer.main(make_cfg(root))
+    assert sorted(computed) == sorted(s for signals in SIGNALS.values() for s in signals)
+
+
+def test_csvs_of_a_copied_experiment_are_refused(experiment, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(experiment, copy)
+    with pytest.raises(ValueError, match=r"listed in .*left_dev_msbg\.csv is outside this experiment's "
+                       r".*copy/e032/cpc1_asr_data .*run prepare_data\.py"):
+        infer.main(make_cfg(copy))
+
+
+def test_file_too_short_for_the_asr_is_a_clear_error(tmp_path):
+    root = make_experiment(tmp_path)
+    short = root / "e032" / "cpc1_asr_data" / "test_left_msbg" / "S003_L03_E01.wav"
+    sf.write(short, np.zeros(600), 16000, subtype="PCM_16")
+    with pytest.raises(ValueError, match=r"S003_L03_E01\.wav listed in .*left_test_msbg\.csv is 0\.037 s "
+                       r"long; the ASR needs at least 0\.1 s"):
+        infer.main(make_cfg(root))
+
+
+def test_asr_refuses_a_waveform_too_short_for_it(asr):
+    with pytest.raises(ValueError, match=r"waveform 0: 600 samples \(0\.037 s\); the ASR needs at least 0\.1 s"):
+        asr.represent(np.zeros(600, np.float32))

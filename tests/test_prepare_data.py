@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -136,11 +137,21 @@ def test_split_stage_writes_and_reuses_lists(cpc1_root, tmp_path):
     dev = json.loads((exp / "data_split" / "scene_dev_list.json").read_text())
     scenes = sorted({entry[0] for entry in TRAIN})
     assert (train, dev) == split_scenes(scenes, 0.4, seed=3) and len(dev) == 2
-    # stored lists win over the config (the original's caching), and the open track has its own
+    assert json.loads((exp / "data_split" / "split_settings.json").read_text()) == {
+        "dev_percent": 0.4, "split_seed": 3}
+    # reusing them with another seed or fraction is refused, naming the settings and both values
+    with pytest.raises(ValueError, match=r"split_seed: stored 3, this run 99"):
+        run(cpc1_root, exp, "stage=split", "dev_percent=0.4", "split_seed=99")
+    with pytest.raises(ValueError, match=r"dev_percent: stored 0\.4, this run 0\.3"):
+        run(cpc1_root, exp, "stage=split", "split_seed=3")
+    # lists of the user's own (no stored settings) win over the config (the original's caching),
+    # and the open track has its own
+    (exp / "data_split" / "split_settings.json").unlink()
     (exp / "data_split" / "scene_dev_list.json").write_text(json.dumps(["S00101"]))
     (exp / "data_split" / "scene_train_list.json").write_text(json.dumps(scenes[1:]))
     run(cpc1_root, exp, "stage=split", "split_seed=99")
     assert json.loads((exp / "data_split" / "scene_dev_list.json").read_text()) == ["S00101"]
+    assert not (exp / "data_split" / "split_settings.json").exists()
     run(cpc1_root, exp, "stage=split", "cpc1_track=open")
     open_scenes = sorted({entry[0] for entry in TRAIN_INDEP})
     open_lists = [json.loads((exp / "data_split" / f"scene_{p}_list_indep.json").read_text())
@@ -244,11 +255,19 @@ def test_real_sample_end_to_end(tmp_path):
 # --------------------------------------------------------------------------------------------
 # full runs on the synthetic tree: CSVs, MSBG, both tracks, resume, shards
 # --------------------------------------------------------------------------------------------
+def is_record(path: Path) -> bool:
+    """A stage record (``*_record*.json``): bookkeeping holding file times, not an output."""
+    return path.suffix == ".json" and "_record" in path.name
+
+
 def normalised_digest(exp: Path) -> dict[str, str]:
-    """Digest of an exp folder with its own path in the CSVs replaced (to compare two folders)."""
+    """Digest of an exp folder with its own path in the CSVs replaced (to compare two folders).
+
+    Stage records hold file times, so they are left out (two fresh runs differ there only).
+    """
     digest = {}
     for path in sorted(exp.rglob("*")):
-        if path.is_file() and "hydra" not in path.parts:
+        if path.is_file() and "hydra" not in path.parts and not is_record(path):
             data = path.read_bytes()
             if path.suffix == ".csv":
                 data = data.replace(str(exp).encode(), b"<exp>")
@@ -502,11 +521,16 @@ def test_cli_reports_a_wrong_root(tmp_path):
     import subprocess
     import sys
 
+    (tmp_path / "tmp").mkdir()
     result = subprocess.run([sys.executable, str(REPO / "prepare_data.py"),
                              f"path.root={tmp_path / 'nowhere'}"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
     assert result.returncode != 0
     assert "expected the folder" in result.stderr and "clarity_CPC1_data_train" in result.stderr
+    # Hydra's log went to the temp folder, not into a <typo>/e032/hydra/ it would have created
+    assert not (tmp_path / "nowhere").exists()
+    assert list((tmp_path / "tmp" / "e032-hydra").glob("*/prepare_data.log"))
 
 
 # --------------------------------------------------------------------------------------------

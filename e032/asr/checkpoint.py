@@ -86,6 +86,16 @@ class LoadedCheckpoint:
     epoch: int | None = None
     meta: dict = field(default_factory=dict)
 
+    @property
+    def files(self) -> list[Path]:
+        """The files the model and normaliser were read from (what a similarity depends on)."""
+        if self.kind == "hf":
+            candidates = [self.source / HF_MODEL_FILE, self.source / NORMALIZER_FILE]
+        else:
+            candidates = [Path(c) / MODEL_FILE for c in self.averaged]
+            candidates += [Path(self.recovered) / NORMALIZER_FILE] if self.recovered else []
+        return [path for path in candidates if path.is_file()]
+
 
 @dataclass(frozen=True)
 class CheckpointDir:

@@ -36,6 +36,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from e032.asr.beam_search import SearchResult
 from e032.asr.checkpoint import HF_MODEL_FILE, LoadedCheckpoint, load_hf_folder, load_save_folder
+from e032.manifests import MIN_ASR_INPUT_S
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,9 @@ class ASRModel:
         for i, w in enumerate(arrays):
             if w.ndim != 1 or w.numel() == 0:
                 raise ValueError(f"waveform {i}: expected a non-empty mono 1-D signal, got shape {tuple(w.shape)}")
+            if w.numel() < MIN_ASR_INPUT_S * SAMPLE_RATE:
+                raise ValueError(f"waveform {i}: {w.numel()} samples ({w.numel() / SAMPLE_RATE:.3f} s); the ASR "
+                                 f"needs at least {MIN_ASR_INPUT_S} s at {SAMPLE_RATE} Hz")
         return torch.stack(arrays).to(self.device)
 
     @torch.no_grad()

@@ -46,7 +46,7 @@ from e032.minicpc1.presets import MiniCPC1Config
 from e032.minicpc1.scenes import SAMPLE_RATE, BabbleTalker, SceneSpec, ltass, render_scene, rms
 from e032.minicpc1.sentences import SentencePartition, partition_sentences, vocabulary
 from e032.minicpc1.tts import VOICES, check_engines, resample, synthesize
-from e032.threads import default_num_workers, pin_threads
+from e032.threads import default_num_workers, init_pool_worker
 
 logger = logging.getLogger(__name__)
 
@@ -293,10 +293,6 @@ def _run_scene_star(args: tuple) -> list[dict]:
     return run_scene(*args)
 
 
-def _init_worker() -> None:
-    pin_threads(1)
-
-
 # ------------------------------------------------------------------------------------------------
 # outputs
 
@@ -444,7 +440,7 @@ def _executor(n_workers: int):
         with threadpool_limits(1):
             yield None
         return
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=init_pool_worker) as pool:
         yield pool
 
 
