@@ -70,7 +70,7 @@ def _pick_samples(corpus: Path, per_utt: dict[str, float], ship: Path) -> list[l
     (ship / "samples").mkdir(parents=True, exist_ok=True)
     for row in rows:
         shutil.copyfile(row["wav"].replace("$data_root", str(corpus)), ship / "samples" / f"{row['ID']}.wav")
-    return [[r["ID"], f"$data_root/samples/{r['ID']}.wav", r["spk_id"], r["wrd"]] for r in rows]
+    return [[r["ID"], r["duration"], f"$data_root/samples/{r['ID']}.wav", r["spk_id"], r["wrd"]] for r in rows]
 
 
 def ship(build: Path, ship_dir: Path, repo: Path, stage_times: dict[str, float]) -> dict:
@@ -86,7 +86,7 @@ def ship(build: Path, ship_dir: Path, repo: Path, stage_times: dict[str, float])
     shutil.copyfile(train / "save" / "tokenizer.model", ship_dir / "tokenizer.model")
     wers = {name: read_wer_file(train / f"wer_card_{name}.txt") for name, *_ in CARD_CONDITIONS}
     samples = _pick_samples(corpus, wers["clean"]["per_utterance"], ship_dir)
-    write_csv_atomic(ship_dir / "samples" / "samples.csv", ["ID", "wav", "spk_id", "wrd"], samples)
+    write_csv_atomic(ship_dir / "samples" / "samples.csv", ["ID", "duration", "wav", "spk_id", "wrd"], samples)
     state = torch_load(target / "model.ckpt")
     card = {
         "model": {"architecture": "transformer_cpc1.yaml + demo/asr_demo_overrides.yaml",
