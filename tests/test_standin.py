@@ -108,6 +108,14 @@ def test_on_the_fly_augmentation_keeps_padding_and_follows_the_seed():
     assert not torch.allclose(a, wavs)
     quiet = augment.StandinAugment(noise_prob=0, tilt_prob=0, clip_prob=0, gain_db=(-6.0, -6.0))
     assert torch.allclose(quiet(wavs, torch.ones(4)), wavs * 10 ** (-6 / 20), atol=1e-6)
+    # noise alone, at a fixed SNR: the SNR over the valid samples is the one asked for
+    for snr_db in (-5.0, 10.0):
+        noisy = augment.StandinAugment(noise_prob=1, snr_db=(snr_db, snr_db), tilt_prob=0, clip_prob=0,
+                                       gain_db=(0.0, 0.0))
+        out = noisy(wavs, lens)
+        mask = augment.valid_mask(lens, wavs.shape[1])
+        measured = 10 * torch.log10(augment.mean_power(wavs * mask, mask) / augment.mean_power(out - wavs * mask, mask))
+        torch.testing.assert_close(measured, torch.full_like(measured, snr_db), atol=1e-3, rtol=0)
     hparams = {"wav_augment": None}
     add_augmentation(hparams)
     assert isinstance(hparams["wav_augment"], augment.StandinAugment)

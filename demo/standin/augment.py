@@ -20,10 +20,41 @@ from collections.abc import Sequence
 
 import torch
 
-from e032.asr.augment import POWER_FLOOR, babble, mean_power, speech_shaped_noise, valid_mask
-
 SAMPLE_RATE = 16000  # Hz, the ASR's rate
 TILT_PIVOT_HZ = 1000.0
+POWER_FLOOR = 1e-12  # keeps silent utterances from dividing by zero (digital full scale = 1)
+
+
+def valid_mask(wav_lens: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """[batch, time] float mask of the valid samples of relative lengths ``wav_lens`` [batch]."""
+    lengths = torch.round(wav_lens * n_samples).long().clamp(1, n_samples)
+    return (torch.arange(n_samples, device=wav_lens.device)[None, :] < lengths[:, None]).to(torch.float32)
+
+
+def mean_power(wavs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean square over the valid samples, per utterance ([batch])."""
+    return (wavs.square() * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+
+
+def speech_shaped_noise(wavs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gaussian noise, one row per utterance, shaped by the batch's long-term magnitude spectrum."""
+    spectrum = torch.fft.rfft(wavs * mask, dim=1).abs().mean(dim=0)
+    white = torch.randn(wavs.shape, device=wavs.device, dtype=wavs.dtype)
+    return torch.fft.irfft(torch.fft.rfft(white, dim=1) * spectrum, n=wavs.shape[1], dim=1)
+
+
+def babble(wavs: torch.Tensor, mask: torch.Tensor, n_talkers: int) -> torch.Tensor:
+    """Per utterance, the sum of ``n_talkers`` other utterances of the batch, circularly shifted in time."""
+    batch, n_samples = wavs.shape
+    out = torch.zeros_like(wavs)
+    if batch < 2:
+        return out
+    masked = wavs * mask
+    for _ in range(n_talkers):
+        other = int(torch.randint(1, batch, (1,)))  # a row offset: never the utterance itself
+        shift = int(torch.randint(0, n_samples, (1,)))
+        out += torch.roll(torch.roll(masked, other, dims=0), shift, dims=1)
+    return out
 
 
 def _uniform(low: float, high: float, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -71,8 +102,8 @@ class StandinAugment(torch.nn.Module):
         wavs = wavs * mask
         power = mean_power(wavs, mask)
         kinds = torch.randint(0, 4, (batch,), device=wavs.device)
-        candidates = torch.stack([speech_shaped_noise(wavs, mask, None),
-                                  babble(wavs, mask, self.n_babble_talkers, None),
+        candidates = torch.stack([speech_shaped_noise(wavs, mask),
+                                  babble(wavs, mask, self.n_babble_talkers),
                                   coloured_noise(wavs.shape, 1.0, wavs), coloured_noise(wavs.shape, 0.0, wavs)])
         noise = candidates[kinds, torch.arange(batch)] * mask
         snr_db = _uniform(*self.snr_db, batch, wavs)

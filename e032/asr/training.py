@@ -3,8 +3,8 @@
 Original (SpeechBrain 0.5.9 LibriSpeech transformer recipe, ``../shared/docs/e032_recipe_notes.md`` §3.5):
 
 * loss = ``ctc_weight`` (0.3) x CTC + 0.7 x KL divergence with label smoothing 0.1, ``batchmean``;
-* SpecAugment on the normalised features in training only (and, not in the original and off by
-  default, waveform level/noise augmentation before the features: ``wav_augment``, used by the demo);
+* SpecAugment on the normalised features in training only (and, not in the original and null in
+  the recipe, a waveform augmentation before the features: ``wav_augment``, set by the demo's stand-in);
 * gradient accumulation 4 and clipping 5 (here SpeechBrain 1.x's ``grad_accumulation_factor`` and
   ``max_grad_norm``, which the yaml sets from ``gradient_accumulation`` / ``gradient_clipping``);
 * stage 1 (epochs <= ``stage_one_epochs``): Adam with the Noam schedule applied after every update;
@@ -105,7 +105,7 @@ class ASRBrain(sb.Brain):
         batch = batch.to(self.device)
         wavs, wav_lens = batch.sig
         tokens_bos, _ = batch.tokens_bos
-        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:  # off in the recipe (prob 0)
+        if stage == sb.Stage.TRAIN and self.hparams.wav_augment is not None:  # null in the recipe
             wavs = self.hparams.wav_augment(wavs, wav_lens)
         feats = self.hparams.train_features(wavs)  # Fbank with the batch-wide dB floor of 0.5.9 (fbank_floor)
         feats = self.modules.normalize(feats, wav_lens, epoch=self.hparams.epoch_counter.current)
