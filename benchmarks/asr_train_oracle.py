@@ -1,7 +1,9 @@
 """Check our fine-tuning against a training-step oracle made with the original code on SpeechBrain 0.5.9.
 
-    python benchmarks/asr_train_oracle.py --oracle ../shared/asr_train_reference \
+    python benchmarks/asr_train_oracle.py --oracle tests/data/asr_train_reference \
         --checkpoint tests/data/train_asr/tiny_ckpt_05x/save [--runs main] [--set ctc_lengths=round ...]
+
+``--oracle`` takes the full oracle folder as well (the bundled one is a trimmed copy of it).
 
 Runs ``ASRBrain`` with the modules of ``transformer_cpc1.yaml`` (what ``train_asr.py`` trains) on the
 oracle folder's batch from the given checkpoint, with the seeds, schedule and overrides read from the
