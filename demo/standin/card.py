@@ -16,8 +16,6 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-import torch
-
 from demo.standin import augment, degrade, voices
 from demo.standin.corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
 from e032.asr.checkpoint import list_checkpoints, torch_load
@@ -140,5 +138,3 @@ def check_shipped(ship_dir: Path) -> list[str]:
     return [name for name, digest in card["sha256"].items()
             if not (ship_dir / name).is_file() or sha256(ship_dir / name) != digest]
 
-
-__all__ = ["check_shipped", "final_checkpoint", "read_wer_file", "ship", "torch"]

@@ -113,10 +113,15 @@ def _normalise(signal: npt.NDArray[np.float64], level_dbfs: float) -> npt.NDArra
     return signal * degrade.db_to_gain(level_dbfs) / max(degrade.rms(signal), 1e-20)
 
 
+def _voice(job: Job, rng: np.random.Generator) -> VoiceSetting:
+    """The job's talker: the first draw from its generator (held-out timbres for the card)."""
+    return draw_voice(rng, heldout=job.part == "card")
+
+
 def render(job: Job) -> tuple[npt.NDArray[np.float64], str, dict]:
     """(16 kHz signal, voice name, settings) of a job; all randomness from the job's seed."""
     rng = _rng(job.seed, job.part, job.index)
-    voice = draw_voice(rng, heldout=job.part == "card")
+    voice = _voice(job, rng)
     speech = _tts_44k(job.sentence, voice)
     if job.condition == "clean":
         return _normalise(resample(speech, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER), CLEAN_LEVEL_DBFS), voice.name, {}
@@ -137,8 +142,7 @@ def run_job(job: Job) -> tuple[str, float, str]:
     """Write the job's WAV (unless present) and return (utt_id, duration s, voice name)."""
     if job.wav.is_file():
         info = sf.info(job.wav)
-        voice = draw_voice(_rng(job.seed, job.part, job.index), heldout=job.part == "card").name
-        return job.utt_id, info.frames / info.samplerate, voice
+        return job.utt_id, info.frames / info.samplerate, _voice(job, _rng(job.seed, job.part, job.index)).name
     signal, voice, settings = render(job)
     if not np.all(np.isfinite(signal)):
         raise ValueError(f"{job.utt_id}: the rendered signal is not finite (settings {settings})")
