@@ -15,7 +15,6 @@ are flushed atomically every ``flush_every`` signals and a re-run skips the sign
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from tqdm import tqdm
 import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032.asr.model import SAMPLE_RATE, ASRModel, Representation, load_asr
 from e032.io import explain_os_errors, read_json, read_wav, write_json_atomic
+from e032 import manifests
 from e032.manifests import MIN_ASR_INPUT_S
 from e032.records import StageRecord, Unit, check_or_write_stamp, settings_digest
 from e032.similarity import decoder_similarity, encoder_similarity
@@ -66,7 +66,7 @@ class SignalFiles:
         return str(self.left_ref), str(self.right_ref)
 
 
-def read_manifest(path: Path) -> dict[str, Path]:
+def read_manifest(path: Path, data_root: Path) -> dict[str, Path]:
     """``ID -> wav`` of a SpeechBrain CSV (columns ``ID`` and ``wav``), in file order.
 
     Raises
@@ -78,16 +78,7 @@ def read_manifest(path: Path) -> dict[str, Path]:
     """
     if not path.is_file():
         raise FileNotFoundError(f"ASR data CSV not found: {path} (run prepare_data.py first)")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"ID", "wav"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected the columns ID and wav, got {reader.fieldnames}")
-        table: dict[str, Path] = {}
-        for row in reader:
-            if row["ID"] in table:
-                raise ValueError(f"{path}: ID {row['ID']!r} appears twice")
-            table[row["ID"]] = Path(row["wav"])
-    return table
+    return {row.id: row.wav for row in manifests.read_manifest(path, data_root, what="ASR data CSV")}
 
 
 def signal_table(paths: TrackPaths, part: str) -> list[SignalFiles]:
@@ -102,7 +93,8 @@ def signal_table(paths: TrackPaths, part: str) -> list[SignalFiles]:
     FileNotFoundError
         Naming the first listed file that does not exist and the CSV listing it.
     """
-    tables = {(ear, kind): read_manifest(paths.asr_csv(ear, part, kind)) for ear, kind in EAR_KINDS}
+    tables = {(ear, kind): read_manifest(paths.asr_csv(ear, part, kind), paths.asr_data_dir)
+              for ear, kind in EAR_KINDS}
     ids = list(tables[("left", "msbg")])
     for (ear, kind), table in tables.items():
         if set(table) != set(ids):

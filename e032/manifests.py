@@ -2,9 +2,16 @@
 
 Each CSV has the original columns ``ID, duration, wav, spk_id, wrd``: the signal ID
 (``left_<signal>`` and ``right_<signal>`` in the binaural files), the duration in seconds after the
-2-s cut (``str`` of a float, as the original), the absolute path of the mono 16 kHz file, the
-listener ID and the upper-cased prompt. Rows follow the order of the CPC1 JSON. Unlike the
-original, the rows are rebuilt from every file on disk, so a resumed run writes complete CSVs.
+2-s cut (``str`` of a float, as the original), the path of the mono 16 kHz file, the listener ID and
+the upper-cased prompt. Rows follow the order of the CPC1 JSON. Unlike the original, the rows are
+rebuilt from every file on disk, so a resumed run writes complete CSVs.
+
+Paths are written as ``$data_root/<path inside the ASR data folder>`` (SpeechBrain's convention):
+the reader replaces ``$data_root`` with the folder given at run time, so an experiment folder can
+move between machines. CSVs of older runs, with absolute paths, still read.
+
+:func:`read_manifest` is the project's one reader of SpeechBrain CSVs (prepare, training, the
+tokenizer, inference and the mini-CPC1 generator all use it).
 
 The reference (``ref``) rows of all signals of one scene point to one per-scene file (the clean
 target does not depend on the listener or system); the original wrote a copy per signal.
@@ -12,9 +19,12 @@ target does not depend on the listener or system); the original wrote a copy per
 
 from __future__ import annotations
 
+import csv
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import soundfile as sf
@@ -30,6 +40,90 @@ PARTS: tuple[Literal["train", "dev", "test"], ...] = ("train", "dev", "test")
 KINDS: tuple[Literal["msbg", "ref"], ...] = ("msbg", "ref")
 REQUIRED_KEYS = ("signal", "scene", "listener", "prompt")
 MIN_ASR_INPUT_S = 0.1  # shortest 16 kHz file the ASR takes (it fails below ~0.04 s)
+DATA_ROOT = "$data_root"  # SpeechBrain's placeholder for the data folder given at run time
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One utterance of a SpeechBrain CSV: its ``ID``, ``wav`` (resolved) and every column."""
+
+    id: str
+    wav: Path
+    columns: dict[str, str]
+
+
+def read_manifest(
+    csv_path: str | os.PathLike,
+    data_root: str | os.PathLike | None = None,
+    required: Sequence[str] = ("ID", "wav"),
+    what: str = "SpeechBrain CSV",
+) -> list[ManifestRow]:
+    """Read a SpeechBrain CSV in file order, with ``$data_root`` replaced by ``data_root``.
+
+    Parameters
+    ----------
+    csv_path
+        The CSV (header row first).
+    data_root
+        Folder that ``$data_root`` stands for; ``None`` = the CSV's own folder. Absolute paths
+        (CSVs written before ``$data_root`` was used) are returned as they are.
+    required
+        Columns that must be present (``ID`` is always required).
+    what
+        What the file is, for error messages.
+
+    Returns
+    -------
+    list of ManifestRow, in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the CSV does not exist.
+    ValueError
+        If a required column is missing, there are no rows, or an ``ID`` repeats.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.csv").write_text("ID,wav\nu1,$data_root/x/u1.wav\n")
+    >>> [(r.id, r.wav.as_posix()) for r in read_manifest(folder / "a.csv", "/data")]
+    [('u1', '/data/x/u1.wav')]
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{what} not found: {csv_path}")
+    root = str(csv_path.parent if data_root is None else data_root)
+    needed = list(dict.fromkeys(["ID", *required]))
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{csv_path} lacks the column(s) {missing}: expected a {what} with "
+                             f"the columns {needed} (got {reader.fieldnames})")
+        rows: list[ManifestRow] = []
+        seen: set[str] = set()
+        for columns in reader:
+            utt_id = columns["ID"]
+            if utt_id in seen:
+                raise ValueError(f"{csv_path}: ID {utt_id!r} appears twice")
+            seen.add(utt_id)
+            wav = columns.get("wav")
+            path = Path(wav.replace(DATA_ROOT, root)) if wav is not None else Path()
+            rows.append(ManifestRow(utt_id, path, dict(columns)))
+    if not rows:
+        raise ValueError(f"{csv_path} has no rows: expected at least one utterance")
+    return rows
+
+
+def data_root_path(path: Path, data_root: Path) -> str:
+    """``path`` written as ``$data_root/<path relative to data_root>`` (POSIX separators).
+
+    >>> data_root_path(Path("/exp/asr_data/train_left_msbg/S1.wav"), Path("/exp/asr_data"))
+    '$data_root/train_left_msbg/S1.wav'
+    """
+    return f"{DATA_ROOT}/{path.relative_to(data_root).as_posix()}"
 
 
 @dataclass(frozen=True)
@@ -101,8 +195,9 @@ def csv_rows(
         for ear in EARS:
             wav = item_wav(paths, item, ear, kind)
             duration = str(duration_s(wav, sample_rate))
-            rows[ear].append([item.signal, duration, str(wav), item.listener, words])
-            rows["binaural"].append([f"{ear}_{item.signal}", duration, str(wav), item.listener,
+            listed = data_root_path(wav, paths.asr_data_dir)
+            rows[ear].append([item.signal, duration, listed, item.listener, words])
+            rows["binaural"].append([f"{ear}_{item.signal}", duration, listed, item.listener,
                                      words])
     return rows
 

@@ -286,3 +286,19 @@ def test_file_too_short_for_the_asr_is_a_clear_error(tmp_path):
 def test_asr_refuses_a_waveform_too_short_for_it(asr):
     with pytest.raises(ValueError, match=r"waveform 0: 600 samples \(0\.037 s\); the ASR needs at least 0\.1 s"):
         asr.represent(np.zeros(600, np.float32))
+
+
+def test_moved_experiment_with_data_root_csvs_runs_unchanged(experiment, tmp_path, monkeypatch):
+    """CSVs written with ``$data_root`` (as prepare_data.py writes them) follow the folder."""
+    moved = tmp_path / "moved"
+    shutil.copytree(experiment, moved)
+    data = moved / "e032" / "cpc1_asr_data"
+    old = str(experiment / "e032" / "cpc1_asr_data")
+    for path in data.glob("*.csv"):
+        path.write_text(path.read_text().replace(old, "$data_root"))
+    assert "$data_root/dev_left_msbg/" in (data / "left_dev_msbg.csv").read_text()
+    computed = _count_signals(monkeypatch)
+    infer.main(make_cfg(moved))
+    assert computed == []  # same files, found through $data_root: outputs current
+    for name in ("dev_enc_similarity.json", "test_dec_similarity.json"):
+        assert (moved / "e032" / name).read_bytes() == (experiment / "e032" / name).read_bytes()

@@ -247,7 +247,7 @@ def test_real_sample_end_to_end(tmp_path):
     right, _ = sf.read(exp / "cpc1_asr_data" / "train_right_msbg" / f"{SAMPLE_SIGNAL}.wav")
     assert right.max() == 32767 / 32768  # MSBG's right ear peaks at 2.39: clipped
     ref_rows = read_csv(exp / "cpc1_asr_data" / "right_train_ref.csv")
-    assert ref_rows[0]["wav"] == str(exp / "cpc1_asr_data" / "train_right_ref" / "S08510.wav")
+    assert ref_rows[0]["wav"] == "$data_root/train_right_ref/S08510.wav"  # relative: the folder can move
     for part in ("dev", "test"):  # one scene: floor(0.3) = 0 dev scenes; empty test list
         assert read_csv(exp / "cpc1_asr_data" / f"binaural_{part}_msbg.csv") == []
 
@@ -315,8 +315,8 @@ def test_csv_contents(reference_run, track):
                 assert [r["ID"] for r in rows] == [rec["signal"] for rec in records]
                 for row, rec in zip(rows, records, strict=True):
                     name = rec["signal"] if kind == "msbg" else rec["scene"]
-                    assert row["wav"] == str(asr / f"{split}_{ear}_{kind}" / f"{name}.wav")
-                    info = sf.info(row["wav"])
+                    assert row["wav"] == f"$data_root/{split}_{ear}_{kind}/{name}.wav"
+                    info = sf.info(asr / row["wav"].removeprefix("$data_root/"))
                     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
                     assert row["duration"] == str(info.frames / 16000)
                     assert row["spk_id"] == rec["listener"] and row["wrd"] == rec["prompt"].upper()
@@ -552,7 +552,7 @@ def test_tiny_mini_cpc1_open_track(tiny_cpc1_root, tmp_path):
         for kind in ("msbg", "ref"):
             rows = read_csv(asr / f"right_{part}_{kind}.csv")
             assert [r["ID"] for r in rows] == [r["signal"] for r in records]
-            assert all(Path(r["wav"]).is_file() and float(r["duration"]) > 0 for r in rows)
+            assert all((asr / r["wav"].removeprefix("$data_root/")).is_file() and float(r["duration"]) > 0 for r in rows)
     n_signals = len(metadata["train"]) + len(metadata["test"])
     assert len(list((exp / "msbg").rglob("*_HL-output.wav"))) == n_signals
 

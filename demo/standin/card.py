@@ -8,7 +8,6 @@ optimiser state), with ``tokenizer.model``, two held-out sample utterances and `
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import shutil
@@ -20,6 +19,7 @@ from demo.standin import augment, degrade, voices
 from demo.standin.corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
 from e032.asr.checkpoint import list_checkpoints, torch_load
 from e032.io import read_json, write_csv_atomic, write_json_atomic
+from e032.manifests import CSV_HEADER, read_manifest
 
 SHIPPED_CKPT_FILES: Final[tuple[str, ...]] = (
     "CKPT.yaml", "model.ckpt", "normalizer.ckpt", "counter.ckpt", "noam_scheduler.ckpt",
@@ -63,12 +63,13 @@ def _git_commit(repo: Path) -> str:
 
 def _pick_samples(corpus: Path, per_utt: dict[str, float], ship: Path) -> list[list[str]]:
     """The first ``N_SAMPLES`` held-out clean utterances that the model transcribes without error."""
-    with open(corpus / "card_clean.csv", newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if per_utt.get(r["ID"]) == 0.0][:N_SAMPLES]
+    listed = read_manifest(corpus / "card_clean.csv", required=CSV_HEADER)
+    rows = [row for row in listed if per_utt.get(row.id) == 0.0][:N_SAMPLES]
     (ship / "samples").mkdir(parents=True, exist_ok=True)
     for row in rows:
-        shutil.copyfile(row["wav"].replace("$data_root", str(corpus)), ship / "samples" / f"{row['ID']}.wav")
-    return [[r["ID"], r["duration"], f"$data_root/samples/{r['ID']}.wav", r["spk_id"], r["wrd"]] for r in rows]
+        shutil.copyfile(row.wav, ship / "samples" / f"{row.id}.wav")
+    return [[row.id, row.columns["duration"], f"$data_root/samples/{row.id}.wav",
+             row.columns["spk_id"], row.columns["wrd"]] for row in rows]
 
 
 def ship(build: Path, ship_dir: Path, repo: Path, stage_times: dict[str, float]) -> dict:

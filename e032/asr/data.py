@@ -10,7 +10,6 @@ duration, and every item provides ``sig`` (16 kHz waveform), ``wrd`` (the upper-
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import speechbrain as sb
 import torch
 
 from e032.manifests import CSV_HEADER as CSV_COLUMNS  # the columns prepare_data.py writes
+from e032.manifests import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -38,23 +38,10 @@ def check_manifest(csv_path: str | os.PathLike, data_folder: str | os.PathLike) 
     ValueError
         If the CSV lacks a required column or has no rows.
     """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"CSV manifest not found: {csv_path}")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(
-                f"{csv_path} lacks the column(s) {missing}; expected a SpeechBrain CSV with {list(CSV_COLUMNS)}"
-            )
-        rows = list(reader)
-    if not rows:
-        raise ValueError(f"{csv_path} has no rows: expected at least one utterance ({', '.join(CSV_COLUMNS)})")
+    rows = read_manifest(csv_path, data_folder, required=CSV_COLUMNS, what="CSV manifest")
     for row in rows:
-        wav = Path(row["wav"].replace("$data_root", str(data_folder)))
-        if not wav.is_file():
-            raise FileNotFoundError(f"audio file {wav} (utterance {row['ID']} of {csv_path}) not found")
+        if not row.wav.is_file():
+            raise FileNotFoundError(f"audio file {row.wav} (utterance {row.id} of {csv_path}) not found")
     return len(rows)
 
 

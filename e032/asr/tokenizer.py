@@ -12,7 +12,6 @@ or shuffling, so the same CSV gives a byte-identical model file.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from e032.io import atomic_path
+from e032.manifests import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +52,8 @@ def read_transcripts(csv_path: str | os.PathLike) -> list[str]:
     ValueError
         If it has no ``wrd`` column or no rows.
     """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"training CSV not found: {csv_path}")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "wrd" not in reader.fieldnames:
-            raise ValueError(f"{csv_path} has no 'wrd' column (columns: {reader.fieldnames})")
-        texts = [row["wrd"] for row in reader]
-    if not texts:
-        raise ValueError(f"{csv_path} has no rows: cannot train a tokenizer on an empty transcript list")
-    return texts
+    rows = read_manifest(csv_path, required=("wrd",), what="training CSV")
+    return [row.columns["wrd"] for row in rows]
 
 
 def train_unigram(

@@ -18,7 +18,6 @@ decide (design, scene number, signal), so results do not depend on worker count 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import io
 import json
@@ -39,6 +38,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from e032.io import atomic_path, read_json, write_csv_atomic, write_json_atomic
+from e032.manifests import read_manifest
 from e032.minicpc1 import listener_model
 from e032.minicpc1.hearing_aids import HA_OUTPUT_TRIM_SAMPLES, apply_system
 from e032.minicpc1.listeners import SyntheticListener, make_listeners
@@ -402,7 +402,8 @@ def _is_complete(root: Path, cfg: MiniCPC1Config) -> bool:
             "test": read_json(root / "test_listener_responses" / "CPC1.test.json"),
             "test_indep": read_json(root / "test_listener_responses" / "CPC1.test_indep.json"),
         }
-        clean = [read_csv_column(root / "clean_corpus" / f"clean_{part}.csv", "wav") for part in ("train", "valid")]
+        clean = [[row.wav for row in read_manifest(root / "clean_corpus" / f"clean_{part}.csv")]
+                 for part in ("train", "valid")]
     except (FileNotFoundError, ValueError, KeyError):
         return False
     for name, records in lists.items():
@@ -412,13 +413,7 @@ def _is_complete(root: Path, cfg: MiniCPC1Config) -> bool:
                 return False
             if not (data / "scenes" / f"{r['scene']}_target_anechoic.wav").is_file():
                 return False
-    return all((root / "clean_corpus" / w.replace("$data_root/", "")).is_file() for part in clean for w in part)
-
-
-def read_csv_column(path: Path, column: str) -> list[str]:
-    """One column of a CSV file as strings."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [row[column] for row in csv.DictReader(f)]
+    return all(wav.is_file() for part in clean for wav in part)
 
 
 def _children_cpu_s() -> float:
