@@ -4,6 +4,7 @@ Examples
 --------
 python demo/make_mini_cpc1.py --root demo_data --preset demo
 python demo/make_mini_cpc1.py --root /tmp/mini --preset tiny --seed 3 --n-test-scenes 10
+python demo/make_mini_cpc1.py --root /tmp/mini_cpc3 --preset tiny --layout cpc3
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from e032.minicpc1.generator import generate  # noqa: E402
+from e032.minicpc1.layouts import LAYOUTS, generate_layout  # noqa: E402
 from e032.minicpc1.presets import PRESETS  # noqa: E402
 
 SIZE_OPTIONS = (
@@ -30,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--root", required=True, type=Path, help="output folder (CPC1 layout is written under it)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="size preset (default: demo)")
     parser.add_argument("--seed", type=int, default=None, help="dataset seed (default: the preset's, 0)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="cpc1",
+                        help="folder and file layout: cpc1 (default), cpc2 or cpc3 (32 kHz 16-bit)")
     parser.add_argument("--num-workers", type=int, default=None, help="worker processes (0 = all cores)")
     for name in SIZE_OPTIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=f"override the preset's {name}")
@@ -45,6 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     overrides = {name: getattr(args, name) for name in (*SIZE_OPTIONS, "seed", "num_workers")}
     cfg = PRESETS[args.preset].replace(**overrides)
+    if args.layout != "cpc1":
+        s = generate_layout(cfg, args.root, args.layout, force=args.force)
+        counts = ", ".join(f"{k[2:]} {v}" for k, v in s.items() if k.startswith("n_"))
+        print(f"mini-{args.layout.upper()} '{args.preset}' (seed {cfg.seed}) -> {s['root']}: "
+              f"{counts}; " + ("already complete, reused (--force regenerates)" if s["reused"]
+                               else f"{s['wall_s']:.1f} s wall"))
+        return
     s = generate(cfg, args.root, force=args.force)
     ceiling = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     print(

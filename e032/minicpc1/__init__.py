@@ -12,7 +12,8 @@ Modules, in pipeline order:
 * :mod:`~e032.minicpc1.scenes`: binaural target + interferer scenes (2 s lead, 1 s tail);
 * :mod:`~e032.minicpc1.hearing_aids`: the ``E###`` systems;
 * :mod:`~e032.minicpc1.listener_model`: the synthetic listener that makes the labels;
-* :mod:`~e032.minicpc1.presets`, :mod:`~e032.minicpc1.generator`: sizes and the writer.
+* :mod:`~e032.minicpc1.presets`, :mod:`~e032.minicpc1.generator`: sizes and the writer;
+* :mod:`~e032.minicpc1.layouts`: the same data in the CPC2 or CPC3 layout (32 kHz 16-bit).
 
 Glossary: ``signal`` = ``<scene>_<listener>_<system>``; ``p`` = the listener model's probability
 that a word is heard; ``index`` = its SII-like band-audibility index; ``ceiling`` = Pearson
@@ -20,6 +21,7 @@ correlation between 100 p and ``correctness`` (the best a predictor of p can do)
 """
 
 from e032.minicpc1.generator import generate
+from e032.minicpc1.layouts import LAYOUTS, generate_layout
 from e032.minicpc1.presets import PRESETS, MiniCPC1Config
 
-__all__ = ["PRESETS", "MiniCPC1Config", "generate"]
+__all__ = ["LAYOUTS", "PRESETS", "MiniCPC1Config", "generate", "generate_layout"]
