@@ -1,4 +1,4 @@
-"""Train/dev split of the CPC1 training scenes (``../shared/docs/e032_recipe_notes.md`` §2.1).
+"""Train/dev split of the CPC1 training scenes (``docs/original_recipe.md`` §2.1).
 
 The unit is the scene: every signal (all listeners and systems) of a dev scene goes to dev.
 ``floor(n_scenes * dev_percent)`` scenes are drawn for dev, the rest form train.

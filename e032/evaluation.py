@@ -13,7 +13,7 @@ percentage of words a listener got right, and scores the predictions:
    metrics on the per-listener and per-system averages of predictions and labels.
 
 Encoder and decoder are fitted and scored separately, as in the original ``evaluate.py``
-(``../shared/docs/e032_recipe_notes.md`` §5).
+(``docs/original_recipe.md`` §5).
 
 References
 ----------

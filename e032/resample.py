@@ -1,4 +1,4 @@
-"""44.1 kHz binaural files to 16 kHz mono ASR inputs (``../shared/docs/e032_recipe_notes.md`` §2.3).
+"""44.1 kHz binaural files to 16 kHz mono ASR inputs (``docs/original_recipe.md`` §2.3).
 
 For every MSBG output and every reference the original read the binaural file as float64,
 resampled both channels together to 16 kHz with ``librosa.resample``, dropped the first 2 s (the

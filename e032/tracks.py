@@ -2,7 +2,7 @@
 
 The closed track uses ``CPC1.train.json`` / ``HA_outputs/train`` and so on; the open track adds the
 suffix ``_indep`` to the response lists, the HA-output folders, the split lists and the ASR data
-folder (``../shared/docs/e032_recipe_notes.md`` §1.4). Unlike the original, result files carry the
+folder (``docs/original_recipe.md`` §1.4). Unlike the original, result files carry the
 track too, so the two tracks can share one ``exp_folder``.
 """
 

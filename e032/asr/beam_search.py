@@ -2,7 +2,7 @@
 
 This is our own port of the algorithm of SpeechBrain 0.5.x ``S2STransformerBeamSearch`` (``S2SBeamSearcher``
 + ``CTCPrefixScorer`` in full-vocabulary mode), as modified by the recipe's ``transformer_cpc1_decoder.py``
-(``../shared/docs/e032_recipe_notes.md`` §4.3). SpeechBrain 1.x's searcher is different and is not used.
+(``docs/original_recipe.md`` §4.3). SpeechBrain 1.x's searcher is different and is not used.
 
 Per decoding step ``t`` (one call of the transformer decoder on the whole prefix of every beam):
 

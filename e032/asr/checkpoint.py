@@ -16,7 +16,7 @@ fills ``hparams["model"]`` (the ``ModuleList([CNN, Transformer, seq_lin, ctc_lin
 It returns a :class:`LoadedCheckpoint` (what was read; ``epoch`` from ``counter.ckpt`` when present, which
 the caller may copy into its epoch counter). Exactly one of the two folders must be given.
 
-What a SpeechBrain 1.x port has to take care of (``../shared/docs/e032_recipe_notes.md`` §8)
+What a SpeechBrain 1.x port has to take care of (``docs/original_recipe.md`` §8)
 -------------------------------------------------------------------------------------------------
 * parameter renames since 0.5.x (:data:`LEGACY_KEY_RENAMES`, e.g. ``mutihead_attn`` -> ``multihead_attn``);
 * torch >= 2.6 loads with ``weights_only=True`` by default; the SpeechBrain files we read are plain

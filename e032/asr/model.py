@@ -8,7 +8,7 @@
 * :meth:`ASRModel.represent` / :meth:`ASRModel.represent_batch`: encoder and decoder representations,
   the best hypothesis and its score (:class:`Representation`).
 
-The front-end is exactly the recipe's (``infer.ASR.generate_feats``, ``../shared/docs/e032_recipe_notes.md``
+The front-end is exactly the recipe's (``infer.ASR.generate_feats``, ``docs/original_recipe.md``
 §4.3): Fbank -> global ``InputNormalization`` (frozen: eval mode, epoch counter past
 ``update_until_epoch``) -> CNN -> ``TransformerASR.encode``; the decoder representation comes from the
 yaml's ``test_search`` (:class:`e032.asr.beam_search.TransformerBeamSearch`).

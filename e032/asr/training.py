@@ -1,6 +1,6 @@
 """The E032 ASR training loop: a SpeechBrain 1.x ``Brain`` whose hooks do what the original recipe does.
 
-Original (SpeechBrain 0.5.9 LibriSpeech transformer recipe, ``../shared/docs/e032_recipe_notes.md`` §3.5):
+Original (SpeechBrain 0.5.9 LibriSpeech transformer recipe, ``docs/original_recipe.md`` §3.5):
 
 * loss = ``ctc_weight`` (0.3) x CTC + 0.7 x KL divergence with label smoothing 0.1, ``batchmean``;
 * SpecAugment on the normalised features in training only (and, not in the original and null in
