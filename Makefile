@@ -8,31 +8,43 @@ APT_PACKAGES := espeak-ng flite sox wordnet-base
 DEMO_ROOT ?= demo_data
 STANDIN_BUILD ?= standin_build
 
-.PHONY: install system-deps test demo standin bench clean
+.PHONY: install system-deps lint test demo standin bench clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(MAKE) system-deps
 	$(PYTHON) -m pip install -r requirements.txt
+	$(PYTHON) -m pip install --no-deps -e .
 	touch $(STAMP)
 
 # Debian/Ubuntu packages: the offline TTS voices of the mini-CPC1 generator and the stand-in ASR's
-# corpus, and WordNet 3.0 (the stand-in's text source).
+# corpus, and WordNet 3.0 (the stand-in's text source). Only the generator (make demo, some tests)
+# and make standin need them: where apt-get is unavailable (HPC nodes) the install goes on with a
+# warning and those tests are skipped, naming the missing program. REQUIRE_SYSTEM_DEPS=1 (CI) makes
+# their absence an error.
 system-deps:
 	@missing=""; for p in espeak-ng flite sox; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet-base"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
-	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "ERROR: need the Debian/Ubuntu packages $(APT_PACKAGES) (no apt-get here): install them by hand" >&2; exit 1; fi; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null || \
-	    { echo "ERROR: apt-get could not install $(APT_PACKAGES)" >&2; exit 1; }; \
+	  if command -v apt-get >/dev/null 2>&1 && $$SUDO apt-get update -qq && \
+	     $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; then :; \
+	  elif [ "$(REQUIRE_SYSTEM_DEPS)" = 1 ]; then \
+	    echo "ERROR: could not install the Debian/Ubuntu packages$$missing" >&2; exit 1; \
+	  else \
+	    echo "WARNING: could not install the Debian/Ubuntu packages$$missing (no apt-get, or it failed):" \
+	         "the mini-CPC1 generator, make demo and make standin need them; their tests will be skipped" >&2; \
+	  fi; \
 	fi
 
-test: install
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PYTHON) -m pytest
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: install lint
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 REQUIRE_SYSTEM_DEPS=$(REQUIRE_SYSTEM_DEPS) $(PYTHON) -m pytest
 
 demo: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 bash demo/run_demo.sh $(DEMO_ROOT)

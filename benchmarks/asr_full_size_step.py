@@ -10,7 +10,6 @@ and with the original's arithmetic (every prefix re-decoded, per-token CTC recur
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from e032.asr.model import ASRModel, load_hparams  # noqa: E402
 

@@ -9,14 +9,12 @@ step count and slot-0 prefix, and the max abs difference of every stage.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from e032.asr.model import load_asr  # noqa: E402
 

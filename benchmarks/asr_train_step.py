@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,6 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from e032.asr.training import ASRBrain  # noqa: E402
 

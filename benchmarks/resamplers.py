@@ -12,7 +12,6 @@ resampler (both ears, 1 thread). See docs/prepare_data.md "Resampler".
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from e032.resample import resample, trim_start  # noqa: E402
 

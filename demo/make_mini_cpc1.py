@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
 from e032.minicpc1.generator import generate  # noqa: E402
 from e032.minicpc1.layouts import LAYOUTS, generate_layout  # noqa: E402

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from anywhere without installing
 
-from demo.standin.corpus import CorpusConfig, build  # noqa: E402
+from standin.corpus import CorpusConfig, build  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,11 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         summary = build(cfg, args.out / "corpus")
         print(f"stand-in corpus: {summary['n_utterances']} utterances, {summary['hours']:.1f} h -> {args.out / 'corpus'}")
     elif args.step == "train":
-        from demo.standin.train import pretrain
+        from standin.train import pretrain
 
         pretrain(args.out / "corpus", args.out / "train", args.seed, extra)
     else:
-        from demo.standin.card import ship
+        from standin.card import ship
 
         if args.ship is None:
             parser.error("card needs --ship FOLDER (where the final model and its card go)")

@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from demo.quality import quality  # noqa: E402
+from quality import quality  # a sibling script's module  # noqa: E402
 from e032.io import write_json_atomic  # noqa: E402
 
 from e032.evaluation import REPRESENTATIONS  # noqa: E402  ("enc", "dec")

@@ -87,7 +87,7 @@ def read_manifest(
     --------
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.csv").write_text("ID,wav\nu1,$data_root/x/u1.wav\n")
+    >>> _ = (folder / "a.csv").write_text("ID,wav\\nu1,$data_root/x/u1.wav\\n")
     >>> [(r.id, r.wav.as_posix()) for r in read_manifest(folder / "a.csv", "/data")]
     [('u1', '/data/x/u1.wav')]
     """

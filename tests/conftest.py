@@ -8,10 +8,20 @@ other stages (prepare_data, end-to-end) take their input from it; treat it as re
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+TTS_PROGRAMS = ("espeak-ng", "flite", "sox")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI (``REQUIRE_SYSTEM_DEPS=1``) missing TTS programs are an error, not skipped tests."""
+    missing = [p for p in TTS_PROGRAMS if shutil.which(p) is None]
+    if os.environ.get("REQUIRE_SYSTEM_DEPS") == "1" and missing:
+        raise pytest.UsageError(f"REQUIRE_SYSTEM_DEPS=1 but {missing} are not installed (make system-deps)")
 
 
 @pytest.fixture(scope="session")

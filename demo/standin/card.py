@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-from demo.standin import augment, degrade, voices
-from demo.standin.corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
+from . import augment, degrade, voices
+from .corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
 from e032.asr.checkpoint import list_checkpoints, torch_load
 from e032.io import read_json, write_csv_atomic, write_json_atomic
 from e032.manifests import CSV_HEADER, read_manifest

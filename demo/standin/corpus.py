@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from demo.standin import degrade
-from demo.standin.texts import split_sentences, wordnet_sentences
-from demo.standin.voices import VoiceSetting, draw_voice
+from . import degrade
+from .texts import split_sentences, wordnet_sentences
+from .voices import VoiceSetting, draw_voice
 from e032.io import atomic_path, write_csv_atomic, write_json_atomic
 from e032.minicpc1.tts import speak
 from e032.resample import resample

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import train_asr
-from demo.standin.augment import StandinAugment
-from demo.standin.corpus import CARD_CONDITIONS
+from e032.asr import fine_tuning
+from .augment import StandinAugment
+from .corpus import CARD_CONDITIONS
 
 REPO = Path(__file__).resolve().parents[2]
 ARCHITECTURE = REPO / "demo" / "asr_demo_overrides.yaml"
@@ -41,4 +41,4 @@ def add_augmentation(hparams: dict) -> None:
 
 def pretrain(corpus: Path, output_folder: Path, seed: int, extra: list[str]) -> dict:
     """Train (resuming if a checkpoint exists) and test; returns the test statistics per card CSV."""
-    return train_asr.main(train_args(corpus, output_folder, seed, extra), customize=add_augmentation)
+    return fine_tuning.main(train_args(corpus, output_folder, seed, extra), customize=add_augmentation)
