@@ -361,7 +361,7 @@ def test_impulse_delay_and_length(levels_db_hl, expected_len, expected_delay):
     ear = Ear()
     if levels_db_hl is not None:
         ear.set_audiogram(Audiogram(levels_db_hl))
-    y = ear.process(x)
+    y = ear.process(x)[0]
     assert len(y) == expected_len
     assert int(np.argmax(np.abs(y))) - 5000 == expected_delay
 
