@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -101,9 +101,13 @@ def test_text_progress_writes_few_lines_to_a_log():
 # --------------------------------------------------------------------------------------------
 # msbg alone: a copy of the package, in an interpreter where e032 cannot be imported
 # --------------------------------------------------------------------------------------------
+# Run with ``python -I -S``: no site processing, so no .pth file (e.g. an editable install of this
+# project) can make e032 importable; the packages come from site-packages added by hand, and
+# spawned workers inherit both the flags and this sys.path.
 STANDALONE_SCRIPT = """
-import importlib.util, json, runpy, sys
-sys.path.insert(0, {root!r})
+import importlib.util, runpy, sys
+sys.path[:0] = [{root!r}]
+sys.path.extend({site!r})
 assert importlib.util.find_spec("e032") is None, "e032 is importable: the test is void"
 import numpy as np
 import msbg
@@ -146,10 +150,11 @@ def test_msbg_runs_without_e032(tmp_path):
     )
     rows = [f"in{i}.wav,out/o{i}.wav,{levels}" for i in range(2)]
     (work / "jobs.csv").write_text("\n".join([header, *rows]) + "\n")
-    script = textwrap.dedent(STANDALONE_SCRIPT.format(root=str(root)))
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    script = textwrap.dedent(STANDALONE_SCRIPT.format(root=str(root), site=site))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [sys.executable, "-I", "-c", script], cwd=work, env=env, capture_output=True, text=True,
+        [sys.executable, "-I", "-S", "-c", script], cwd=work, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -157,10 +162,9 @@ def test_msbg_runs_without_e032(tmp_path):
     assert "processed 2, skipped 0" in result.stdout
     assert sf.info(work / "out" / "o1.wav").channels == 2
     help_run = subprocess.run(
-        [sys.executable, "-I", "-c",
-         f"import sys, runpy; sys.path.insert(0, {str(root)!r}); sys.argv = ['msbg', '--help'];"
-         "runpy.run_module('msbg', run_name='__main__', alter_sys=True)"],
+        [sys.executable, "-I", "-S", "-c",
+         f"import sys, runpy; sys.path[:0] = [{str(root)!r}]; sys.path.extend({site!r});"
+         "sys.argv = ['msbg', '--help']; runpy.run_module('msbg', run_name='__main__')"],
         cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert help_run.returncode == 0 and "--num-workers" in help_run.stdout, help_run.stderr
-    json.dumps(result.stdout)  # plain text
