@@ -154,8 +154,8 @@ def test_msbg_runs_without_e032(tmp_path):
     script = textwrap.dedent(STANDALONE_SCRIPT.format(root=str(root), site=site))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script], cwd=work, env=env, capture_output=True, text=True,
-        timeout=300, check=False,
+        [sys.executable, "-I", "-S", "-c", script],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "standalone ok" in result.stdout
