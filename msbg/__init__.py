@@ -15,8 +15,12 @@ Usage::
     from msbg import Ear, Audiogram, Listener, listen
     ear = Ear(src_pos="ff", sample_rate=44100, equiv_0db_spl=100, ahr=20)
     ear.set_audiogram(Audiogram(levels=[...], frequencies=[250, 500, ..., 8000]))
-    out = ear.process(mono)                            # 1-D in, 1-D float64 out
-    binaural = listen(ear, signal_nx2, left, right)    # (M, 2)
+    out = ear.process(mono)[0]          # a list, one 1-D float64 array per channel (pyclarity)
+    binaural = listen(ear, signal_nx2, left, right)    # (M, 2), one audiogram per ear
+
+The API of ``Ear``, ``Audiogram`` and ``Listener`` is pyclarity 0.9.0's. msbg imports nothing
+from the E032 recipe; :mod:`msbg.parallel` (process pool) and :mod:`msbg.files` (WAV/JSON) serve
+its batch runner.
 
 Glossary (ours -> pyclarity / MATLAB)
 -------------------------------------
@@ -26,6 +30,7 @@ ours                                   pyclarity 0.9.0 (MATLAB)
 ``Ear.full_scale_db_spl``              ``equiv_0db_spl + ahr`` (``equiv0dBSPL + ahr``)
 ``levels.active_rms``                  ``measure_rms`` / ``generate_key_percent`` (fixed threshold)
 ``levels.normalise_level``             rescaling block of ``Ear.process``
+``levels.level_gain``                  its gain (``change_db``), one for all channels
 ``levels.calibration_signals``         ``Ear.make_calibration_signal``
 ``levels.speech_shaped_noise``         ``gen_eh2008_speech_noise``
 ``ear_filters.fir2_design``            ``msbg_utils.firwin2`` / ``fir2`` (MATLAB ``fir2``)
@@ -55,7 +60,7 @@ ours                                   pyclarity 0.9.0 (MATLAB)
 ``tables.CATCH_UP_LEVEL_DB_SPL``       ``catch_up_level`` (``eq_loud_db_catch_up``)
 ``ear.Cochlea``                        ``Cochlea``
 ``Audiogram.severity``                 ``Audiogram.severity``
-``Listener.name``                      ``Listener.id``
+``Listener.id`` (also ``.name``)       ``Listener.id``
 ``listen``                             ``run_msbg_simulation``'s per-signal body (E032 recipe)
 ``sample_rate``, ``*_hz``, ``*_db``    ``fs``/``sample_rate``, ``Hz``, ``dB`` suffixes
 =====================================  ==========================================================

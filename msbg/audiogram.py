@@ -161,11 +161,44 @@ class Audiogram:
 
 @dataclass(frozen=True)
 class Listener:
-    """A listener: an ID and the audiograms of both ears."""
+    """A listener: the audiograms of both ears and an ID (pyclarity ``Listener``).
 
-    name: str
+    The fields come in pyclarity's order, so ``Listener(left, right, "L0001")`` and
+    ``Listener(audiogram_left=..., audiogram_right=..., id=...)`` work as there; anything but
+    an :class:`Audiogram` in an audiogram field is an error.
+
+    Parameters
+    ----------
+    audiogram_left, audiogram_right : Audiogram
+    id : str
+        The listener ID, e.g. ``"L0239"`` (also readable as :attr:`name`).
+
+    Raises
+    ------
+    ValueError
+        If an audiogram is not an :class:`Audiogram` or ``id`` is not a string.
+    """
+
     audiogram_left: Audiogram
     audiogram_right: Audiogram
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        """Check the field types (a wrong positional order fails here)."""
+        for side in ("audiogram_left", "audiogram_right"):
+            value = getattr(self, side)
+            if not isinstance(value, Audiogram):
+                raise ValueError(
+                    f"Listener.{side} must be an msbg.Audiogram, got {type(value).__name__} "
+                    "(the fields are audiogram_left, audiogram_right, id, as in pyclarity)"
+                )
+        if not isinstance(self.id, str):
+            raise ValueError(f"Listener.id must be a str, got {type(self.id).__name__}")
+
+    @property
+    def name(self) -> str:
+        """The listener ID (the ``name`` key of a Clarity listener record); same as ``id``."""
+        return self.id
 
     @staticmethod
     def from_dict(listener: dict[str, Any], source: str = "listener dict") -> Listener:
@@ -194,7 +227,7 @@ class Listener:
             right = Audiogram(listener["audiogram_levels_r"], listener["audiogram_cfs"])
         except ValueError as err:
             raise ValueError(f"{source}: {err}") from None
-        return Listener(name=str(listener["name"]), audiogram_left=left, audiogram_right=right)
+        return Listener(audiogram_left=left, audiogram_right=right, id=str(listener["name"]))
 
     @staticmethod
     def load_listener_dict(path: str | os.PathLike) -> dict[str, Listener]:
@@ -208,7 +241,7 @@ class Listener:
             If the file is not valid JSON, not an object, or a record lacks a key
             (the message names the file, the listener ID and the key).
         """
-        from e032.io import read_json  # local import: msbg must not need e032 for its core
+        from msbg.files import read_json  # here: the core of msbg needs no soundfile
 
         path = Path(path)
         raw = read_json(path, what="listener file")

@@ -2,21 +2,18 @@
 
 Each job reads a 2-channel 44.1 kHz WAV, runs :func:`msbg.listen` with the job's left and right
 audiograms and writes a 2-channel 44.1 kHz 32-bit float WAV atomically. Jobs are independent, so
-the outputs do not depend on the number of workers. Workers pin BLAS to one thread: on a small
-machine, parallelism across files beats threads inside the small matrix products.
+the outputs do not depend on the number of workers. The pool is :func:`msbg.parallel.run_pool`:
+workers pin BLAS to one thread (on a small machine, parallelism across files beats threads inside
+the small matrix products) and exit when the parent process dies.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import errno
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +24,8 @@ import soundfile as sf
 
 from msbg.audiogram import Audiogram, Listener, audiogram_from_levels
 from msbg.ear import Ear, listen
+from msbg.files import read_wav, write_wav_atomic
+from msbg.parallel import TextProgress, default_num_workers, run_pool
 from msbg.tables import CLARITY_AUDIOGRAM_HZ, MSBG_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -77,8 +76,6 @@ def process_job(job: MsbgJob, ear: Ear) -> float:
     FileNotFoundError, ValueError
         Naming the input file (missing, wrong format, bad signal).
     """
-    from e032.io import read_wav, write_wav_atomic
-
     start = time.process_time()
     signal = read_wav(job.input_wav, sample_rate=MSBG_SAMPLE_RATE, n_channels=2)
     try:
@@ -122,45 +119,19 @@ def _free_space(path: str | os.PathLike) -> str:
 
 
 # ---- worker processes ----------------------------------------------------------------------
+#: The Ear of this process while :func:`run_jobs` runs (one per worker; kept between jobs, so
+#: that its filter designs and work arrays are reused).
 _WORKER_EAR: Ear | None = None
-
-
-def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
-    """Make this worker process exit when the process that started it dies.
-
-    A pool worker waits for jobs on a pipe that it holds open itself, so it would otherwise
-    wait for ever once its parent is killed. A daemon thread waits on the parent's sentinel
-    (``multiprocessing.parent_process()``; for a forkserver worker that is the process that
-    asked for it, not the fork server) or, outside multiprocessing, polls the parent ID, and
-    ends the process (``os._exit``) when the parent is gone.
-    """
-    parent = multiprocessing.parent_process()
-    parent_pid = os.getppid()
-
-    def watch() -> None:
-        if parent is not None:
-            multiprocessing.connection.wait([parent.sentinel])
-        else:
-            while os.getppid() == parent_pid:
-                time.sleep(poll_s)
-        os._exit(1)
-
-    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
-    thread.start()
-    return thread
 
 
 def _init_worker(ear_params: dict[str, Any]) -> None:
     global _WORKER_EAR
-    from e032.threads import pin_threads
-
-    pin_threads(1)
-    exit_with_parent()
     _WORKER_EAR = Ear(**ear_params)
 
 
 def _worker_run(job: MsbgJob) -> float:
-    assert _WORKER_EAR is not None, "worker not initialised"
+    if _WORKER_EAR is None:
+        raise RuntimeError("msbg.batch worker not initialised (_init_worker was not called)")
     return process_job(job, _WORKER_EAR)
 
 
@@ -200,11 +171,11 @@ def run_jobs(
     jobs: Iterable[MsbgJob],
     ear_params: Mapping[str, Any] | None = None,
     num_workers: int = 0,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], Any] = True,
     skip_existing: bool = True,
     on_done: Callable[[MsbgJob], Any] | None = None,
 ) -> RunSummary:
-    """Run MSBG on many binaural files, in parallel.
+    """Run MSBG on many binaural files, in parallel (:func:`msbg.parallel.run_pool`).
 
     Parameters
     ----------
@@ -213,8 +184,10 @@ def run_jobs(
         Keyword arguments of :class:`Ear` (default: E032's ff / 44100 / 100 / 20).
     num_workers : int
         Worker processes; 0 = all usable cores. With 1 (or one job) it runs in this process.
-    progress : bool
-        Show a tqdm progress bar.
+    progress : bool or callable
+        True: write progress to stderr (:class:`msbg.parallel.TextProgress`: one redrawn line
+        on a terminal, ~10 lines in a log); False: none; or a ``progress(n_done, n_total)``
+        callback.
     skip_existing : bool
         Skip jobs whose output file already exists (outputs are written atomically, so an
         existing file is complete).
@@ -231,13 +204,9 @@ def run_jobs(
         Before any processing, if an input is missing or not 2-channel 44.1 kHz, two jobs share
         an output, or ``ear_params`` are invalid; during processing, naming the failing file.
     """
-    from tqdm import tqdm
-
-    from e032.threads import default_num_workers
-
     jobs = list(jobs)
     params = {**DEFAULT_EAR_PARAMS, **dict(ear_params or {})}
-    ear = Ear(**params)  # validates the parameters here, not in every worker
+    Ear(**params)  # validates the parameters here, not in every worker
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     todo = _check_jobs(jobs, skip_existing)
     n_workers = min(default_num_workers(num_workers), max(len(todo), 1))
@@ -248,32 +217,26 @@ def run_jobs(
         len(jobs) - len(todo),
         n_workers,
     )
-    bar = tqdm(total=len(todo), desc="MSBG", unit="file", disable=not progress)
-    done = on_done if on_done is not None else (lambda job: None)
-    worker_cpu_s = 0.0
-    if n_workers <= 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):
-            for job in todo:
-                process_job(job, ear)
-                done(job)
-                bar.update()
+    if callable(progress):
+        report = progress
     else:
-        context = multiprocessing.get_context("spawn")  # safe with threads/torch in the parent
-        with concurrent.futures.ProcessPoolExecutor(
-            n_workers, mp_context=context, initializer=_init_worker, initargs=(params,)
-        ) as pool:
-            futures = {pool.submit(_worker_run, job): job for job in todo}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    worker_cpu_s += future.result()
-                    done(futures[future])
-                    bar.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    bar.close()
+        report = TextProgress("MSBG") if progress else None
+    done = on_done if on_done is not None else (lambda job: None)
+    global _WORKER_EAR
+    try:
+        cpu_times = run_pool(
+            _worker_run,
+            todo,
+            n_workers,
+            initializer=_init_worker,
+            initargs=(params,),
+            on_result=lambda job, cpu_s: done(job),
+            progress=report,
+        )
+    finally:
+        _WORKER_EAR = None  # set here when the jobs ran in this process
+    # In-process jobs are counted in this process's own CPU time already.
+    worker_cpu_s = sum(cpu_times) if n_workers > 1 else 0.0
     summary = RunSummary(
         n_processed=len(todo),
         n_skipped=len(jobs) - len(todo),

@@ -23,7 +23,7 @@ from msbg.ear_filters import (
     source_correction_db,
 )
 from msbg.gammatone import Filterbank, filterbank_for, gammatone_filter_time_major
-from msbg.levels import calibration_signals, normalise_level
+from msbg.levels import calibration_signals, level_gain
 from msbg.recruitment import (
     expansion_ratios,
     filter_envelope_forward,
@@ -126,20 +126,29 @@ class _StageClock:
             self.last = now
 
 
-def _validate_mono(signal: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def _validate_signal(signal: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """``signal`` as float64 channels [shape=(n_channels, n_samples)], or a ValueError."""
     array = np.asarray(signal)
-    if array.ndim == 2 and 1 in array.shape:
-        array = array.reshape(-1)
-    if array.ndim != 1:
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    elif array.ndim == 2:
+        if array.shape[1] > array.shape[0]:
+            raise ValueError(
+                f"Ear.process expects time along axis 0 [shape=(n_samples,) or "
+                f"(n_samples, n_channels)], got shape {array.shape}: more channels than "
+                "samples; transpose a (n_channels, n_samples) signal"
+            )
+        array = array.T
+    else:
         raise ValueError(
-            f"Ear.process expects a mono signal [shape=(n_samples,)], got shape {array.shape}; "
-            "use msbg.listen for a binaural (n_samples, 2) signal"
+            f"Ear.process expects a mono signal [shape=(n_samples,)] or channels "
+            f"[shape=(n_samples, n_channels)], got shape {array.shape}"
         )
     if array.size == 0:
         raise ValueError("Ear.process got an empty signal")
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise ValueError(f"Ear.process expects real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = np.ascontiguousarray(array, dtype=np.float64)
     if not np.all(np.isfinite(array)):
         n_bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"signal has {n_bad} NaN/Inf sample(s); expected finite samples")
@@ -175,7 +184,7 @@ class Ear:
     --------
     >>> ear = Ear()
     >>> ear.set_audiogram(Audiogram(levels=[20, 20, 30, 40, 50, 60, 70, 70]))
-    >>> out = ear.process(np.sin(np.arange(4410) * 0.1) * 0.01)
+    >>> out = ear.process(np.sin(np.arange(4410) * 0.1) * 0.01)[0]
     >>> out.shape, ear.cochlea.severity
     ((4608,), 'SEVERE')
     """
@@ -235,14 +244,16 @@ class Ear:
         add_calibration: bool = False,
         rng: np.random.Generator | None = None,
         timings: dict | None = None,
-    ) -> npt.NDArray[np.float64]:
-        """Simulate hearing ``signal`` through this ear.
+    ) -> list[npt.NDArray[np.float64]]:
+        """Simulate hearing ``signal`` through this ear (pyclarity ``Ear.process``).
 
         Parameters
         ----------
-        signal : array_like [shape=(n_samples,)]
-            Mono, 44.1 kHz, full scale 1.0 = ``equiv_0db_spl + ahr`` dB SPL, finite.
-            An ``(n_samples, 1)`` array is accepted as mono.
+        signal : array_like [shape=(n_samples,) or (n_samples, n_channels)]
+            44.1 kHz, full scale 1.0 = ``equiv_0db_spl + ahr`` dB SPL, finite. Every channel
+            goes through this ear's audiogram, with one level gain for all channels (the
+            overall level of all of them over the active RMS of channel 0, as pyclarity); for
+            a binaural signal with one audiogram per ear use :func:`listen`.
         add_calibration : bool
             Prepend a calibration tone and speech-shaped noise at the signal's level (and append
             50 ms of silence), as pyclarity's ``add_calibration``. E032 does not use it.
@@ -253,27 +264,48 @@ class Ear:
 
         Returns
         -------
-        ndarray [shape=(n_out,)], float64
-            ``n_out = n_samples`` when no audiogram is set or its severity is NOTHING, else
-            ``(ceil(n_samples / 64) + 3) * 64``. Delayed by ~1078-1270 samples (not compensated).
-            An all-zero input gives all zeros.
+        list of ndarray [shape=(n_out,)], float64
+            One output per channel, like pyclarity (so ``ear.process(mono)[0]`` is the output
+            of a mono signal). ``n_out = n_samples`` when no audiogram is set or its severity
+            is NOTHING, else ``(ceil(n_samples / 64) + 3) * 64``. Delayed by ~1078-1270
+            samples (not compensated). An all-zero input gives all zeros.
 
         Raises
         ------
         ValueError
-            For an empty, non-1-D or non-finite signal, or one too short or too quiet for the
-            level measurement (shorter than 441 samples, or no 10 ms frame above -80 dBFS).
+            For an empty, non-finite or 3-D signal, one with more channels than samples, or one
+            too short or too quiet for the level measurement (shorter than 441 samples, or no
+            10 ms frame of channel 0 above -80 dBFS).
+
+        Examples
+        --------
+        >>> ear = Ear()
+        >>> ear.set_audiogram(Audiogram(levels=[20, 20, 30, 40, 50, 60, 70, 70]))
+        >>> outputs = ear.process(np.sin(np.arange(4410) * 0.1) * 0.01)
+        >>> len(outputs), outputs[0].shape
+        (1, (4608,))
         """
         clock = _StageClock(timings)
-        x = _validate_mono(signal)
-        x = normalise_level(x, self.sample_rate)
+        channels = _validate_signal(signal)
+        level_db = 10 * np.log10(np.mean(channels**2)) if add_calibration else 0.0
+        channels = channels * level_gain(channels, self.sample_rate)
         if add_calibration:
-            rms_db = 10 * np.log10(np.mean(np.asarray(signal, dtype=np.float64) ** 2))
             prefix, suffix = calibration_signals(
-                rms_db, self.sample_rate, rng if rng is not None else np.random.default_rng(0)
+                level_db, self.sample_rate, rng if rng is not None else np.random.default_rng(0)
+            )  # one draw for all channels, as pyclarity's tiled calibration signal
+            n_channels = len(channels)
+            channels = np.concatenate(
+                (np.tile(prefix, (n_channels, 1)), channels, np.tile(suffix, (n_channels, 1))),
+                axis=1,
             )
-            x = np.concatenate((prefix, x, suffix))
         clock.tick("level")
+        return [self._process_channel(x, timings) for x in channels]
+
+    def _process_channel(
+        self, x: npt.NDArray[np.float64], timings: dict | None
+    ) -> npt.NDArray[np.float64]:
+        """Ear filter, cochlea and output filter of one level-normalised channel."""
+        clock = _StageClock(timings)
         x = apply_fir(x, ear_filter_taps(self.src_pos, self.sample_rate, False))
         clock.tick("ear_filters")
         if self.cochlea is not None:
@@ -321,7 +353,7 @@ def listen(
     outputs = []
     for column, audiogram in enumerate((audiogram_left, audiogram_right)):  # two ears
         ear.set_audiogram(audiogram)
-        outputs.append(ear.process(array[:, column]))
+        outputs.append(ear.process(array[:, column])[0])
     n_out = max(len(out) for out in outputs)
     result = np.zeros((n_out, 2))
     for column, out in enumerate(outputs):

@@ -77,7 +77,15 @@ def active_rms(
 def normalise_level(signal: npt.NDArray[np.float64], sample_rate: int) -> npt.NDArray[np.float64]:
     """Rescale ``signal`` so that its active RMS equals its overall RMS (pyclarity ``Ear.process``).
 
-    An all-zero signal is returned unchanged (pyclarity would produce NaN).
+    Parameters
+    ----------
+    signal : ndarray [shape=(n_samples,) or (n_channels, n_samples)]
+        Full scale 1.0. For several channels, one gain for all (:func:`level_gain`).
+
+    Returns
+    -------
+    ndarray, same shape
+        An all-zero signal is returned unchanged (pyclarity would produce NaN).
 
     Raises
     ------
@@ -85,24 +93,51 @@ def normalise_level(signal: npt.NDArray[np.float64], sample_rate: int) -> npt.ND
         If the signal is shorter than one 10 ms frame, or no frame reaches the activity
         threshold (pyclarity would silently return NaN in both cases).
     """
-    if not np.any(signal):
-        return signal.copy()
+    return signal * level_gain(np.atleast_2d(signal), sample_rate)
+
+
+def level_gain(channels: npt.NDArray[np.float64], sample_rate: int) -> float:
+    """The gain of the level normalisation (pyclarity ``Ear.process``), as a factor.
+
+    The target is the overall level of all channels together; the active RMS is measured on
+    channel 0 only (pyclarity's rule for a multi-channel signal: one gain for all channels).
+
+    Parameters
+    ----------
+    channels : ndarray [shape=(n_channels, n_samples)]
+        Full scale 1.0.
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    float
+        ``10 ** (change_db / 20)``; 1.0 for an all-zero signal.
+
+    Raises
+    ------
+    ValueError
+        As :func:`normalise_level`.
+    """
+    if not np.any(channels):
+        return 1.0
     frame_len = round(RMS_FRAME_S * sample_rate)
-    if len(signal) < frame_len:
+    if channels.shape[-1] < frame_len:
         raise ValueError(
-            f"signal has {len(signal)} samples; MSBG needs at least one 10 ms frame "
+            f"signal has {channels.shape[-1]} samples; MSBG needs at least one 10 ms frame "
             f"({frame_len} samples) to measure its level"
         )
-    level_db = 10 * np.log10(np.mean(signal**2))
-    rms, active_frames = active_rms(signal, sample_rate)
+    level_db = 10 * np.log10(np.mean(channels**2))
+    rms, active_frames = active_rms(channels[0], sample_rate)
     if not np.any(active_frames):
+        which = " in channel 0 (which sets the level of all channels)" if len(channels) > 1 else ""
         raise ValueError(
-            "signal too quiet: no 10 ms frame reaches the -80 dBFS activity threshold of the "
-            f"level measurement (overall level {level_db:.1f} dBFS)"
+            f"signal too quiet{which}: no 10 ms frame reaches the -80 dBFS activity threshold "
+            f"of the level measurement (overall level {level_db:.1f} dBFS)"
         )
     # pyclarity: change_db = target_spl - (equiv_0db_spl + 20 log10(rms)), target = equiv + level
     change_db = level_db - 20 * np.log10(rms)
-    return signal * np.power(10, 0.05 * change_db)
+    return float(np.power(10, 0.05 * change_db))
 
 
 def tone(
@@ -162,6 +197,7 @@ def calibration_signals(
 
 __all__ = [
     "active_rms",
+    "level_gain",
     "normalise_level",
     "calibration_signals",
     "speech_shaped_noise",

@@ -90,7 +90,9 @@ def test_real_cpc1_signal_matches_committed_output():
         out = listen(Ear(), signal, listener.audiogram_left, listener.audiogram_right)
     assert sorted(str(w.message).split()[2] for w in record) == ["100", "90"]  # L, R > 80 dB HL
     assert out.shape == ref.shape == (259584, 2)
-    assert np.max(np.abs(out - ref)) < 2e-7  # float32 storage of the committed file
+    # float32 storage of the committed file (~8e-8) plus msbg's float32 smearing product and
+    # inverse FFT (smearing.SMEAR_DTYPE; measured 4.8e-7 = 2.0e-7 of the peak): the oracle bound
+    assert_matches(out, ref)
 
 
 # ---- behaviour ----------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def test_listen_pads_shorter_ear_at_start(speech_like):
     normal, impaired = Audiogram([0] * 8), Audiogram([40] * 8)
     out = listen(ear, signal, normal, impaired)
     ear.set_audiogram(normal)
-    left = ear.process(speech_like)
+    left = ear.process(speech_like)[0]
     assert out.shape == (22272, 2) and len(left) == 22050
     np.testing.assert_array_equal(out[:222, 0], 0.0)
     np.testing.assert_array_equal(out[222:, 0], left)
@@ -119,13 +121,14 @@ def test_process_is_pure_and_deterministic(speech_like):
     before = speech_like.copy()
     first, second = ear.process(speech_like), ear.process(speech_like)
     np.testing.assert_array_equal(speech_like, before)
-    np.testing.assert_array_equal(first, second)
-    assert first.ndim == 1 and first.dtype == np.float64
+    assert isinstance(first, list) and len(first) == 1  # one output per channel, as pyclarity
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[0].ndim == 1 and first[0].dtype == np.float64
 
 
 def test_column_vector_is_mono(speech_like):
     ear = Ear()
-    np.testing.assert_array_equal(ear.process(speech_like[:, None]), ear.process(speech_like))
+    np.testing.assert_array_equal(ear.process(speech_like[:, None])[0], ear.process(speech_like)[0])
 
 
 def test_clean_smearing_framing_option(speech_like):
@@ -133,7 +136,7 @@ def test_clean_smearing_framing_option(speech_like):
     faithful, clean = Ear(), Ear(smearing_framing="clean")
     faithful.set_audiogram(audiogram)
     clean.set_audiogram(audiogram)
-    a, b = faithful.process(speech_like), clean.process(speech_like)
+    a, b = faithful.process(speech_like)[0], clean.process(speech_like)[0]
     assert a.shape == b.shape
     assert not np.array_equal(a, b)
     np.testing.assert_allclose(a[3000:-3000], b[3000:-3000], atol=1e-6 * np.max(np.abs(a)))
@@ -143,9 +146,9 @@ def test_clean_smearing_framing_option(speech_like):
 
 def test_calibration_prefix_is_prepended(speech_like):
     ear = Ear()
-    out = ear.process(speech_like, add_calibration=True, rng=np.random.default_rng(3))
+    out = ear.process(speech_like, add_calibration=True, rng=np.random.default_rng(3))[0]
     assert len(out) == len(speech_like) + 3 * 2205 + 22050 + 88200 + 2205
-    again = ear.process(speech_like, add_calibration=True, rng=np.random.default_rng(3))
+    again = ear.process(speech_like, add_calibration=True, rng=np.random.default_rng(3))[0]
     np.testing.assert_array_equal(out, again)
     timings: dict = {}
     ear.process(speech_like, timings=timings)
@@ -155,7 +158,7 @@ def test_calibration_prefix_is_prepended(speech_like):
 def test_all_zero_signal_gives_zeros():
     ear = Ear()
     ear.set_audiogram(Audiogram([30] * 8))
-    out = ear.process(np.zeros(10000))
+    out = ear.process(np.zeros(10000))[0]
     assert out.shape == (10240,)
     assert np.all(out == 0)
 
@@ -164,8 +167,8 @@ def test_louder_input_is_not_simply_scaled(speech_like):
     """Recruitment is level dependent: 20 dB more input gives more than 20 dB more output."""
     ear = Ear()
     ear.set_audiogram(Audiogram([40] * 8))
-    quiet = np.sqrt(np.mean(ear.process(0.1 * speech_like) ** 2))
-    loud = np.sqrt(np.mean(ear.process(speech_like) ** 2))
+    quiet = np.sqrt(np.mean(ear.process(0.1 * speech_like)[0] ** 2))
+    loud = np.sqrt(np.mean(ear.process(speech_like)[0] ** 2))
     assert 20 * np.log10(loud / quiet) > 25
 
 
@@ -213,7 +216,7 @@ def test_listener_file(tmp_path):
         (np.array([0.1, np.nan] * 500), "NaN/Inf"),
         (np.array([0.1, np.inf] * 500), "NaN/Inf"),
         (np.zeros((10, 10, 2)), "mono"),
-        (np.zeros((1000, 2)), "listen"),
+        (np.zeros((2, 1000)), "transpose"),
         (np.zeros(0), "empty"),
         (np.ones(300) * 0.1, "at least one 10 ms frame"),
         (np.ones(1000) * 1e-7, "too quiet"),

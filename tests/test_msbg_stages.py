@@ -20,6 +20,11 @@ from msbg.ear import Cochlea
 
 DATA = Path(__file__).parent / "data" / "msbg"
 RTOL_STAGE = 1e-12
+#: The faithfulness bound of msbg (max |ours - pyclarity| / max|pyclarity|), for stages that
+#: compute in float32 by default (docs/msbg.md, "Faithfulness").
+RTOL_FAITHFUL = 1e-5
+#: The recruitment gain's power law has a relative error ~1e-9 (_kernels.power).
+RTOL_POWER = 1e-8
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +125,14 @@ def test_smearing_matrix_preserves_power_in_the_middle():
     assert np.all(np.diag(matrix)[20:230] < 0.5)
 
 
-def test_smear_matches_pyclarity(oracle):
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, RTOL_STAGE), (np.float32, RTOL_FAITHFUL)])
+def test_smear_matches_pyclarity(oracle, dtype, rtol, monkeypatch):
+    """float64: pyclarity's numbers to rounding; the default float32 matrix product and inverse
+    FFT (smearing.SMEAR_DTYPE): measured 5.3e-8 of the peak, bound 1e-5."""
+    monkeypatch.setattr(smearing, "SMEAR_DTYPE", dtype)
     matrix = smearing.smearing_matrix(1.6, 1.1, 44100.0)
     out = smearing.smear(oracle["smear_input"], matrix)
-    assert rel_dev(out, oracle["smear_mild_output"]) < RTOL_STAGE
+    assert rel_dev(out, oracle["smear_mild_output"]) < rtol
 
 
 @pytest.mark.parametrize("n_samples", [1, 63, 64, 256, 500, 1000, 12345])
@@ -206,7 +215,7 @@ def test_gammatone_kernel_shorter_than_channel_delays(n_samples, rng):
 
 
 def test_kernel_power_matches_numpy(rng):
-    """The vectorisable power law of the recruitment gain: relative error < 1e-13."""
+    """The vectorisable power law of the recruitment gain: relative error < 1e-9 (|e| + 1)."""
     if not _kernels.AVAILABLE:
         pytest.skip("numba not available (or MSBG_BACKEND=scipy)")
     bases = np.concatenate(
@@ -215,20 +224,20 @@ def test_kernel_power_matches_numpy(rng):
     exponents = rng.uniform(-0.5, 3.0, len(bases))
     ours = np.array([_kernels.power(b, e) for b, e in zip(bases, exponents, strict=True)])
     ref = np.power(bases, exponents)
-    np.testing.assert_allclose(ours, ref, rtol=1e-13, atol=0)
+    assert np.all(np.abs(ours - ref) <= 1e-9 * (np.abs(exponents) + 1) * ref)
     assert _kernels.power(0.3, 0.0) == 1.0 and _kernels.power(1.0, 1.7) == 1.0
     assert 0.0 <= _kernels.power(1e-300, 50.0) < 1e-300  # underflow clamps to ~2**-1020
 
 
 @pytest.mark.parametrize("severity", ["MILD", "MODERATE", "SEVERE"])
 @pytest.mark.parametrize("n_samples", [9, 300, 700, 5000])
-@pytest.mark.parametrize("forward_dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-7)])
+@pytest.mark.parametrize("forward_dtype, rtol", [(np.float64, RTOL_POWER), (np.float32, 1e-7)])
 def test_fused_cochlea_passes_equal_stagewise(
     severity, n_samples, forward_dtype, rtol, rng, monkeypatch
 ):
     """Gammatone + forward envelope pass, then backward pass + gain + sum (two fused kernels)
     == the scipy/numpy stage-by-stage path, also for signals shorter than the channel delays
-    (float32 storage of the forward envelope pass: within 1e-7)."""
+    (the power law: ~1e-9; float32 storage of the forward envelope pass: within 1e-7)."""
     if not _kernels.AVAILABLE:
         pytest.skip("numba not available (or MSBG_BACKEND=scipy)")
     bank = gammatone.filterbank_for(severity)
@@ -302,11 +311,13 @@ def test_envelope_matches_pyclarity(oracle):
     assert rel_dev(env, oracle["envelope_moderate"]) < RTOL_STAGE
 
 
-@pytest.mark.parametrize("forward_dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-7)])
-def test_cochlea_matches_pyclarity(oracle, forward_dtype, rtol, monkeypatch):
-    """float64 throughout: pyclarity's numbers to rounding. The default float32 storage of the
-    forward envelope pass (recruitment.FORWARD_DTYPE) moves them by ~5e-9 of the peak."""
-    monkeypatch.setattr(recruitment, "FORWARD_DTYPE", forward_dtype)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, RTOL_POWER), (np.float32, 1e-6)])
+def test_cochlea_matches_pyclarity(oracle, dtype, rtol, monkeypatch):
+    """float64 throughout: pyclarity's numbers to the power law's ~1e-9. The defaults, float32
+    storage of the forward envelope pass (recruitment.FORWARD_DTYPE, ~5e-9 of the peak) and
+    float32 smearing product and inverse FFT (smearing.SMEAR_DTYPE): measured 4e-8."""
+    monkeypatch.setattr(recruitment, "FORWARD_DTYPE", dtype)
+    monkeypatch.setattr(smearing, "SMEAR_DTYPE", dtype)
     cochlea = Cochlea.from_audiogram(Audiogram(oracle["cochlea_levels"]), 44100)
     out = cochlea.simulate(oracle["cochlea_input"], 120.0)
     assert rel_dev(out, oracle["cochlea_moderate_output"]) < rtol
@@ -361,7 +372,7 @@ def test_impulse_delay_and_length(levels_db_hl, expected_len, expected_delay):
     ear = Ear()
     if levels_db_hl is not None:
         ear.set_audiogram(Audiogram(levels_db_hl))
-    y = ear.process(x)
+    y = ear.process(x)[0]
     assert len(y) == expected_len
     assert int(np.argmax(np.abs(y))) - 5000 == expected_delay
 

@@ -451,9 +451,10 @@ from multiprocessing import get_context
 from functools import partial
 
 if __name__ == "__main__":
-    from e032.threads import init_pool_worker
+    from msbg.parallel import init_pool_worker
     from msbg.batch import _init_worker
-    initializer = init_pool_worker if sys.argv[1] == "forkserver" else partial(_init_worker, {})
+    initializer = (init_pool_worker if sys.argv[1] == "forkserver"
+                   else partial(init_pool_worker, _init_worker, ({},)))
     pool = ProcessPoolExecutor(2, mp_context=get_context(sys.argv[1]), initializer=initializer)
     pids = {pool.submit(os.getpid).result() for _ in range(6)}
     print(" ".join(map(str, sorted(pids))), flush=True)

@@ -169,7 +169,7 @@ def simulate_ear(signal: npt.NDArray[np.float64], levels_db_hl: Sequence[float],
     # stretches that a steep low-pass leaves in some channels, so a noise floor is added first.
     floor = np.random.default_rng(len(signal)).standard_normal(len(signal))
     signal = signal + floor * db_to_gain(NOISE_FLOOR_DB_SPL - FULL_SCALE_DB_SPL)
-    return np.asarray(ear.process(signal), dtype=np.float64)
+    return ear.process(signal)[0]
 
 
 def degrade(speech: npt.NDArray[np.float64], babble_pool: Sequence[npt.NDArray[np.float64]],
