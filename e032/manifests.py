@@ -39,6 +39,7 @@ EARS: tuple[Literal["left", "right"], ...] = ("left", "right")
 PARTS: tuple[Literal["train", "dev", "test"], ...] = ("train", "dev", "test")
 KINDS: tuple[Literal["msbg", "ref"], ...] = ("msbg", "ref")
 REQUIRED_KEYS = ("signal", "scene", "listener", "prompt")
+ASR_SAMPLE_RATE = 16000  # Hz of the ASR data and of the ASR itself (the LibriSpeech model's rate)
 MIN_ASR_INPUT_S = 0.1  # shortest 16 kHz file the ASR takes (it fails below ~0.04 s)
 DATA_ROOT = "$data_root"  # SpeechBrain's placeholder for the data folder given at run time
 

@@ -29,6 +29,7 @@ import soundfile as sf
 import soxr
 
 from e032.io import read_wav, write_wav_atomic
+from e032.manifests import ASR_SAMPLE_RATE
 
 Resampler = Literal["kaiser_best", "soxr_hq"]
 RESAMPLERS: tuple[str, ...] = ("kaiser_best", "soxr_hq")
@@ -109,7 +110,7 @@ class MonoSplitSettings:
     """Settings shared by every :class:`MonoSplitJob` of a run."""
 
     sample_rate_in: int = 44100
-    sample_rate_out: int = 16000
+    sample_rate_out: int = ASR_SAMPLE_RATE
     trim_s: float = 2.0
     subtype: str = "PCM_16"  # soundfile subtype; PCM_16 clips to [-1, 1) like the original
     resampler: str = "kaiser_best"  # one of RESAMPLERS

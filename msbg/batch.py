@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import inspect
 import logging
 import os
 import shutil
@@ -30,12 +31,10 @@ from msbg.tables import CLARITY_AUDIOGRAM_HZ, MSBG_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
-#: The E032 ``MSBGEar`` settings.
+#: The :class:`~msbg.ear.Ear` defaults (E032's ``MSBGEar``: ff, 44.1 kHz, 100 dB SPL, 20 dB), read
+#: from its signature so that the defaults live in one place.
 DEFAULT_EAR_PARAMS: dict[str, Any] = {
-    "src_pos": "ff",
-    "sample_rate": MSBG_SAMPLE_RATE,
-    "equiv_0db_spl": 100,
-    "ahr": 20,
+    name: parameter.default for name, parameter in inspect.signature(Ear).parameters.items()
 }
 
 

@@ -95,39 +95,3 @@ def test_thread_helpers(monkeypatch):
     with pytest.raises(ValueError, match="num_workers must be >= 0"):
         default_num_workers(-2)
 
-
-# --- progress display (e032/progress.py) ---------------------------------------------------------
-def test_progress_to_a_log_file_is_a_few_plain_lines():
-    import io
-
-    from e032.progress import LOG_LINES, LogProgress, progress_bar
-
-    log = io.StringIO()  # not a terminal
-    bar = progress_bar(total=630, desc="16 kHz", unit="file", stream=log)
-    assert isinstance(bar, LogProgress)
-    with bar:
-        for _ in range(630):
-            bar.update()
-    text = log.getvalue()
-    assert "\r" not in text and len(text.splitlines()) <= LOG_LINES + 1
-    assert text.splitlines()[-1].startswith("16 kHz: 630/630 file (100 %)")
-    quiet = io.StringIO()
-    with progress_bar(total=5, desc="x", enabled=False, stream=quiet) as bar:
-        bar.update(5)
-    assert quiet.getvalue() == ""
-
-
-def test_progress_on_a_terminal_is_a_tqdm_bar():
-    import io
-
-    from tqdm import tqdm
-
-    from e032.progress import progress_bar
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    bar = progress_bar(total=3, desc="x", stream=Terminal())
-    assert isinstance(bar, tqdm)
-    bar.close()

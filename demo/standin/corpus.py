@@ -105,7 +105,7 @@ def _init_worker(babble_sentences: list[str], seed: int) -> None:
     warnings.filterwarnings("ignore", message="audiogram reaches", category=UserWarning)
     from msbg import Ear
 
-    _EAR = Ear(src_pos="ff", equiv_0db_spl=100.0, ahr=20.0)  # E032's MSBGEar
+    _EAR = Ear()  # the defaults are E032's MSBGEar (ff, 100 dB SPL, ahr 20)
     _BABBLE_POOL[:] = [_tts_44k(s, draw_voice(_rng(seed, "babble", i))) for i, s in enumerate(babble_sentences)]
 
 

@@ -37,12 +37,13 @@ from hyperpyyaml import load_hyperpyyaml
 from e032.asr.beam_search import SearchResult
 from e032.asr.checkpoint import HF_MODEL_FILE, LoadedCheckpoint, load_hf_folder, load_save_folder
 from e032.manifests import MIN_ASR_INPUT_S
+from e032.manifests import ASR_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
 DecoderRepresentation = Literal["last_step_slot0", "best_hyp"]
 DEFAULT_YAML = Path(__file__).resolve().parents[2] / "transformer_cpc1.yaml"
-SAMPLE_RATE = 16000
+SAMPLE_RATE = ASR_SAMPLE_RATE  # Hz
 
 
 @dataclass

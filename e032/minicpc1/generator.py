@@ -17,7 +17,6 @@ decide (design, scene number, signal), so results do not depend on worker count 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
@@ -27,9 +26,7 @@ import resource
 import shutil
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Final
 
@@ -38,7 +35,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from e032.io import atomic_path, read_json, write_csv_atomic, write_json_atomic
-from e032.manifests import read_manifest
+from e032.manifests import ASR_SAMPLE_RATE, read_manifest
 from e032.minicpc1 import listener_model
 from e032.minicpc1.hearing_aids import HA_OUTPUT_TRIM_SAMPLES, apply_system
 from e032.minicpc1.listeners import SyntheticListener, make_listeners
@@ -46,12 +43,12 @@ from e032.minicpc1.presets import MiniCPC1Config
 from e032.minicpc1.scenes import SAMPLE_RATE, BabbleTalker, SceneSpec, ltass, render_scene, rms
 from e032.minicpc1.sentences import SentencePartition, partition_sentences, vocabulary
 from e032.minicpc1.tts import VOICES, check_engines, resample, synthesize
-from e032.threads import default_num_workers, init_pool_worker
+from msbg.parallel import default_num_workers, run_pool
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION: Final[int] = 2  # bump whenever the same configuration would give other files
-CLEAN_SAMPLE_RATE: Final[int] = 16000
+CLEAN_SAMPLE_RATE: Final[int] = ASR_SAMPLE_RATE  # the clean corpus is ASR training data
 CLEAN_LEVEL_DBFS: Final[float] = -25.0
 REFERENCE_LEVEL_DBFS: Final[float] = -21.0  # active level of the 16-bit target reference (fixture: about -22)
 FIRST_TRAIN_SCENE: Final[int] = 1001
@@ -354,22 +351,20 @@ def generate(cfg: MiniCPC1Config, root: str | Path, force: bool = False) -> dict
     n_workers = default_num_workers(cfg.num_workers)
     logger.info("mini-CPC1: %d scenes, %d TTS renders, %d clean utterances, %d workers",
                 len(jobs), len(tts_keys), sum(len(v) for v in clean_jobs.values()), n_workers)
-    with _executor(n_workers) as pool:
-        mapper = pool.map if pool else map
-        renders = dict(mapper(_tts_44k, tts_keys, **_chunks(pool, len(tts_keys), n_workers)))
-        stage_s = {"tts": time.perf_counter() - t_start}
-        clean_flat = [j for part in clean_jobs.values() for j in part]
-        durations = dict(mapper(_clean_utterance, clean_flat, **_chunks(pool, len(clean_flat), n_workers)))
-        stage_s["clean_corpus"] = time.perf_counter() - t_start - sum(stage_s.values())
-        noise_psd = ltass([renders[k].astype(np.float64) for k in ltass_keys])
-        scene_args = [
-            (job, renders[(job.spec.sentence, job.spec.voice)],
-             {(s, t.voice): renders[(s, t.voice)] for t in job.spec.babble for s in t.sentences},
-             noise_psd, cfg.seed, vocab)
-            for job in jobs
-        ]
-        results = [r for rs in mapper(_run_scene_star, scene_args, **_chunks(pool, len(jobs), n_workers)) for r in rs]
-        stage_s["scenes"] = time.perf_counter() - t_start - sum(stage_s.values())
+    renders = dict(_map(_tts_44k, tts_keys, n_workers))
+    stage_s = {"tts": time.perf_counter() - t_start}
+    clean_flat = [j for part in clean_jobs.values() for j in part]
+    durations = dict(_map(_clean_utterance, clean_flat, n_workers))
+    stage_s["clean_corpus"] = time.perf_counter() - t_start - sum(stage_s.values())
+    noise_psd = ltass([renders[k].astype(np.float64) for k in ltass_keys])
+    scene_args = [
+        (job, renders[(job.spec.sentence, job.spec.voice)],
+         {(s, t.voice): renders[(s, t.voice)] for t in job.spec.babble for s in t.sentences},
+         noise_psd, cfg.seed, vocab)
+        for job in jobs
+    ]
+    results = [r for rs in _map(_run_scene_star, scene_args, n_workers) for r in rs]
+    stage_s["scenes"] = time.perf_counter() - t_start - sum(stage_s.values())
     logger.info("mini-CPC1 stage wall times (s): %s", {k: round(v, 1) for k, v in stage_s.items()})
     summary = _write_metadata(cfg, root, jobs, listeners, heldout, results, renders)
     _write_clean_csvs(root / "clean_corpus", clean_jobs, durations)
@@ -422,25 +417,9 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-@contextlib.contextmanager
-def _executor(n_workers: int):
-    """A process pool (spawn: safe even if the parent holds threads), or None for 1 worker.
-
-    With 1 worker the work runs in this process with BLAS limited to one thread for the duration
-    only, so the caller's thread settings (environment, torch) are left as they were.
-    """
-    if n_workers <= 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):
-            yield None
-        return
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=init_pool_worker) as pool:
-        yield pool
-
-
-def _chunks(pool, n_items: int, n_workers: int) -> dict:
-    return {"chunksize": max(1, n_items // (4 * n_workers))} if pool else {}
+def _map(func, items: list, n_workers: int) -> list:
+    """``[func(item) for item in items]`` on ``n_workers`` processes (msbg's pool runner)."""
+    return run_pool(func, items, n_workers, chunksize=max(1, len(items) // (4 * max(n_workers, 1))))
 
 
 def _clean_jobs(cfg: MiniCPC1Config, parts, clean_root: Path) -> dict[str, list[tuple[str, str, str, str]]]:
