@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import train_asr
 from demo.standin import augment, card, corpus, degrade, texts, voices
 from demo.standin.train import add_augmentation
+from e032.asr import fine_tuning
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "demo" / "standin_asr"
@@ -45,7 +45,7 @@ def test_shipped_model_loads_like_librispeech_and_transcribes_heldout_voices(tmp
     with open(samples, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and all(r["spk_id"].split("_")[2] in voices.HELDOUT_TIMBRES for r in rows)
-    stats = train_asr.main([
+    stats = fine_tuning.main([
         str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={REPO / 'demo' / 'asr_demo_overrides.yaml'}",
         f"--data_folder={SHIPPED}", f"--output_folder={tmp_path}", f"--train_csv={samples}",
         f"--valid_csv={samples}", f"--test_csv=[{samples}]", f"--number_of_epochs={epochs}",
@@ -170,9 +170,9 @@ def test_tiny_standin_command_resumes_and_ships_a_loadable_model(tmp_path):
 
     from e032.asr.checkpoint import load_save_folder
 
-    tiny = {k.lstrip("-").split("=")[0]: train_asr.load_yaml(k.split("=", 1)[1])
+    tiny = {k.lstrip("-").split("=")[0]: fine_tuning.load_yaml(k.split("=", 1)[1])
             for k in TINY_MODEL if k.count("=") == 1 and "device" not in k}
-    overrides = {**train_asr.read_overrides_file(str(REPO / "demo" / "asr_demo_overrides.yaml")), **tiny,
+    overrides = {**fine_tuning.read_overrides_file(str(REPO / "demo" / "asr_demo_overrides.yaml")), **tiny,
                  "data_folder": str(tmp_path), "output_folder": str(tmp_path)}
     with open(REPO / "transformer_cpc1.yaml", encoding="utf-8") as f:
         hparams = load_hyperpyyaml(f, overrides)

@@ -20,6 +20,7 @@ import sentencepiece as spm
 import torch
 
 import train_asr
+from e032.asr import fine_tuning
 from e032.asr.data import check_manifest
 from e032.asr.specaugment import MaskAlongAxis
 from e032.asr.tokenizer import prepare_tokenizer, read_transcripts, train_unigram
@@ -280,11 +281,11 @@ def test_ddp_does_not_deadlock_when_a_checkpoint_is_published_late(tmp_path):
 def test_device_defaults_to_cpu_without_cuda_and_can_be_overridden(monkeypatch):
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
     _, run_opts, _ = train_asr.parse_command_line([str(YAML)])
-    run_opts = train_asr.configure_runtime(run_opts, {"torch_num_threads": None})
+    run_opts = fine_tuning.configure_runtime(run_opts, {"torch_num_threads": None})
     assert run_opts.device == "cpu" and run_opts.distributed_backend == "gloo"
     assert "device" in run_opts.overridden_args
     _, run_opts, _ = train_asr.parse_command_line([str(YAML), "--device=cuda:1"])
-    assert train_asr.configure_runtime(run_opts, {}).device == "cuda:1"
+    assert fine_tuning.configure_runtime(run_opts, {}).device == "cuda:1"
 
 
 def test_overrides_file_applies_before_command_line_overrides(tmp_path):

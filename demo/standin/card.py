@@ -122,7 +122,7 @@ def count_parameters(state: dict) -> int:
 
 def read_overrides(repo: Path) -> dict:
     """The architecture overrides (``demo/asr_demo_overrides.yaml``) as a dict."""
-    from train_asr import read_overrides_file
+    from e032.asr.fine_tuning import read_overrides_file
 
     return read_overrides_file(str(repo / "demo" / "asr_demo_overrides.yaml"))
 
