@@ -419,12 +419,13 @@ def test_msbg_cli_read_only_output_is_one_message(small_disk, tmp_path, capsys):
 def test_libsndfile_system_error_becomes_a_named_os_error(tmp_path, monkeypatch):
     """libsndfile says only "System error." on a full disk: the error names the file and why."""
     import e032.io
+    import msbg.files
 
     def failing_write(self, data):
         raise sf.LibsndfileError(2, "")
 
     monkeypatch.setattr(sf.SoundFile, "write", failing_write)
-    monkeypatch.setattr(e032.io.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 0))
+    monkeypatch.setattr(msbg.files.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 0))
     with pytest.raises(OSError, match=r"libsndfile could not write it") as info:
         e032.io.write_wav_atomic(tmp_path / "x.wav", np.zeros(10), 16000)
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "x.wav")
