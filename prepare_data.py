@@ -97,7 +97,7 @@ def stage_check_audio(cfg, run: Run, items, references) -> None:
     if isinstance(run, DatasetRun):
         run.check_files()  # the dataset's own checks first: they name layout mix-ups
     check_audio_inputs(run, items, references, float(cfg.input_length_tolerance_s))
-    if cfg.stage == "resample" and msbg_enabled(cfg.msbg):  # MSBG must have run already
+    if cfg.stage == "resample" and msbg_enabled(cfg.msbg_mode):  # MSBG must have run already
         groups: dict[float, list[Path]] = {}
         for item in items:
             inputs = run.inputs(item)
@@ -163,11 +163,11 @@ def stage_resample(cfg: DictConfig, run: Run, items, references, report: Report)
                              str(cfg.wav_subtype), str(cfg.resampler))
     stamp = {"target_sample_rate": base.sample_rate_out, "trim_s": trim_s,
              "wav_subtype": base.subtype, "resampler": RESAMPLER_STAMPS[base.resampler]}
-    if not msbg_enabled(cfg.msbg):
+    if not msbg_enabled(cfg.msbg_mode):
         stamp["msbg"] = "off"
     check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp, WAY_OUT)
     units, settings = mono_split_units(run, items, references, stamp, base,
-                                       msbg_enabled(cfg.msbg))
+                                       msbg_enabled(cfg.msbg_mode))
     logger.info("16 kHz: %d files -> %s", len(units), paths.asr_data_dir)
     with RecordSet([paths.asr_data_dir], "resample", shard_tag(cfg)) as record:
         todo = record.stale(units)
@@ -204,7 +204,7 @@ def main(cfg: DictConfig) -> None:
     paths = resolve_track(cfg)
     shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)
     report = Report(paths.track, f" shard {shard_i + 1}/{n_shards}" if n_shards > 1 else "")
-    msbg_on = msbg_enabled(cfg.msbg)
+    msbg_on = msbg_enabled(cfg.msbg_mode)
     run = open_run(cfg, paths)
     dev_scenes = stage_split(cfg, run, report)
     items = run.items(dev_scenes)

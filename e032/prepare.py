@@ -61,7 +61,7 @@ T = TypeVar("T")
 
 
 def msbg_enabled(value: object) -> bool:
-    """The ``msbg`` option: ``on`` / ``off`` (YAML may give them as booleans).
+    """The ``msbg_mode`` option: ``on`` / ``off`` (YAML may give them as booleans).
 
     Raises
     ------
@@ -76,7 +76,7 @@ def msbg_enabled(value: object) -> bool:
     if isinstance(value, bool):
         return value
     if str(value) not in MSBG_MODES:
-        raise ValueError(f"msbg must be one of {list(MSBG_MODES)}, got {value!r}")
+        raise ValueError(f"msbg_mode must be one of {list(MSBG_MODES)}, got {value!r}")
     return MSBG_MODES[str(value)]
 
 
@@ -109,9 +109,12 @@ def check_ranges(**values: Any) -> None:
         Naming the setting, its value and the range allowed.
     """
     for name, value in values.items():
-        if name == "trim_s" and isinstance(value, str) and value in TRIM_MODES:
-            continue  # per dataset or per reference (e032.run_items)
         low, high = RANGES[name]
+        if name == "trim_s" and isinstance(value, str):
+            if value in TRIM_MODES:
+                continue  # per dataset or per reference (e032.run_items)
+            raise ValueError(f"trim_s must be a number in [{low}, {high}] or one of "
+                             f"{list(TRIM_MODES)}, got {value!r}")
         number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number) or not low <= number <= high:
             raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
