@@ -120,7 +120,7 @@ def stage_msbg_inputs(cfg: DictConfig, run: Run, items: list[SignalItem]) -> int
     if not units:
         return 0
     folders = sorted({unit.outputs[0].parent for unit in units})
-    with RecordSet(folders, "msbg_input", shard_tag(cfg)) as record:
+    with RecordSet(folders, "msbg_input", shared_tag(cfg, run)) as record:
         todo = record.stale(units)
         by_output = {unit.job.output: unit for unit in todo}
         run_resample_jobs([unit.job for unit in todo], int(cfg.num_workers),
@@ -141,7 +141,7 @@ def stage_msbg(cfg: DictConfig, run: Run, items: list[SignalItem], report: Repor
     for folder in folders:
         check_or_write_stamp(folder / "msbg_settings.json", settings, WAY_OUT)
     logger.info("MSBG: %d signals -> %s", len(units), folders[0].parent if folders else "-")
-    with RecordSet(folders, "msbg", shard_tag(cfg)) as record:
+    with RecordSet(folders, "msbg", shared_tag(cfg, run)) as record:
         todo = record.stale(units)
         by_output = {unit.job.output_wav: unit for unit in todo}
         run_jobs([unit.job for unit in todo], ear_params=ear_params,
@@ -186,6 +186,12 @@ def stage_merge(cfg: DictConfig, run: Run, items: list[SignalItem], report: Repo
 def shard_tag(cfg: DictConfig) -> str:
     """The record-file tag of this run (its shard, if sharded)."""
     return writer_tag(int(cfg.shard_index), int(cfg.num_shards))
+
+
+def shared_tag(cfg: DictConfig, run: Run) -> str:
+    """The record-file tag in MSBG folders, which CPC2 partitions share: each run (suffix) has its
+    own record file and reads the others' (e032.records), so no run redoes another's outputs."""
+    return shard_tag(cfg) + ("" if run.name == "cpc1" else run.paths.suffix)
 
 
 def timed(report: Report, name: str, function, *args) -> None:

@@ -139,7 +139,7 @@ class SignalItem:
     scene: str
     listener: str
     prompt: str
-    split: str  # source split: CPC1 "train" | "test" (archive and MSBG listener file); CPC2 "train.N" ...
+    split: str  # source split: CPC1 "train" | "test" (archive, listener file); CPC2 "train.N" ...
     part: Literal["train", "dev", "test"]  # CSV part
     subset: str = "CPC1"  # CPC1, CEC1, CEC2 or CEC3
     utt_id: str = ""  # CSV ID, unique in the run; "" = the signal ID

@@ -82,7 +82,7 @@ def test_same_signal_id_in_cec1_and_cec2_stays_apart(cpc2_root, tmp_path):  # no
         assert sims[f"CEC1_{SIGNAL}"] != sims[f"CEC2_{SIGNAL}"]
 
 
-def test_32khz_input_through_msbg_equals_resample_then_msbg_by_hand(cpc2_root, tmp_path):  # noqa: F811
+def test_32khz_input_through_msbg_is_resample_then_msbg(cpc2_root, tmp_path):  # noqa: F811
     from msbg import Audiogram
     from msbg.ear import Ear, listen
 
@@ -155,8 +155,10 @@ def test_onset_is_found_in_a_reference(tmp_path):
                                     r"'cpc4'"),
     (("dataset=cpc2", "partition=4"), ValueError, r"CPC2 partition must be 1, 2 or 3, got 4"),
     (("dataset=cpc3", "split=test"), ValueError, r"CPC3 split must be 'dev' or 'eval'"),
-    (("dataset=cpc2", "msbg_mode=maybe"), ValueError, r"msbg_mode must be one of \['on', 'off'\]"),
-    (("dataset=cpc2", "trim_s=start"), ValueError, r"trim_s must be a number in .* or one of \['dataset', 'onset'\]"),
+    (("dataset=cpc2", "msbg_mode=maybe"), ValueError,
+     r"msbg_mode must be one of \['on', 'off'\]"),
+    (("dataset=cpc2", "trim_s=start"), ValueError,
+     r"trim_s must be a number in .* or one of \['dataset', 'onset'\]"),
 ])
 def test_bad_dataset_options(cpc2_root, tmp_path, overrides, error, message):  # noqa: F811
     with pytest.raises(error, match=message):
