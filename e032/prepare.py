@@ -221,7 +221,7 @@ def _audiogram_params(audiogram) -> dict[str, list[float]]:
 def msbg_input_units(run: Any, items: Sequence[SignalItem], resampler: str) -> list[Unit]:
     """One record unit per HA output not at 44.1 kHz: its resampled copy, MSBG's input.
 
-    The unit's ``job`` is a :class:`MonoSplitJob`-like triple ``(source, output, rate)``.
+    The unit's ``job`` is a :class:`ResampleJob`.
     """
     units = []
     for item in items:
