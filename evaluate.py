@@ -11,20 +11,26 @@ encoder and the decoder separately, and writes under ``path.exp_folder``:
 ``<suffix>`` is empty for the closed track and ``_indep`` for the open one. Usage::
 
     python evaluate.py path.root=/data/cpc1 [cpc1_track=open] [path.test_labels=/data/labels]
+    python evaluate.py dataset=cpc2 partition=all path.root=/data/cpc2   # three partitions, pooled
+    python evaluate.py dataset=cpc3 split=dev path.root=/data/cpc3
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
 from e032 import evaluation as ev
-from e032.io import explain_os_errors, write_json_atomic
+from e032 import run_evaluation as rev
+from e032.datasets import FIT_PAIRS
+from e032.io import explain_os_errors, read_json, write_json_atomic
+from e032.run_items import DatasetRun
 from e032.tracks import TrackPaths, resolve_track
 
 logger = logging.getLogger(__name__)
@@ -105,17 +111,22 @@ def initial_guess_from_config(value: Any) -> tuple[float, float] | str:
     return float(values[0]), float(values[1])
 
 
-def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]) -> dict[str, Any]:
-    """Write the results JSON, the submission CSVs and the plot; return the results document."""
+def write_outputs(
+    paths: TrackPaths, results: dict[str, ev.RepresentationResult],
+    label_files: tuple[str, str] | None = None, title: str | None = None,
+) -> dict[str, Any]:
+    """Write the results JSON, the submission CSVs and the plot; return the results document.
+
+    ``label_files`` names the dev and test label files (default: CPC1's), ``title`` the plot's.
+    """
     sources = {
         f"{part}_{rep}": paths.similarity_json(part, rep).name
         for part in ev.PARTS
         for rep in results
     }
-    sources |= {
-        "dev_labels": paths.responses_json("train").name,
-        "test_labels": paths.test_labels_json().name,
-    }
+    dev_labels, test_labels = label_files or (paths.responses_json("train").name,
+                                              paths.test_labels_json().name)
+    sources |= {"dev_labels": dev_labels, "test_labels": test_labels}
     document = ev.results_document(results, paths.track, sources)
     write_json_atomic(paths.results_json, document)
     for rep, r in results.items():
@@ -125,7 +136,7 @@ def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]
         ev.write_submission_csv(
             paths.submission_csv("test", rep), r.test.signal_ids, r.test_prediction
         )
-    ev.plot_results(results, paths.results_plot, f"E032, CPC1 {paths.track} track")
+    ev.plot_results(results, paths.results_plot, title or f"E032, CPC1 {paths.track} track")
     logger.info(
         "wrote %s, %s and %s",
         paths.results_json,
@@ -135,12 +146,66 @@ def write_outputs(paths: TrackPaths, results: dict[str, ev.RepresentationResult]
     return document
 
 
+def evaluate_dataset_run(
+    cfg: DictConfig, partition: Any, initial_guess: tuple[float, float] | str
+) -> tuple[dict[str, ev.RepresentationResult], ev.Labels, TrackPaths]:
+    """Evaluate one CPC2 partition or CPC3 run: fit on its dev part, score its test part, write
+    its results and submissions (the challenge's file name included)."""
+    run_cfg = OmegaConf.merge(cfg, {"partition": partition})
+    paths = resolve_track(run_cfg)
+    run = DatasetRun(run_cfg, paths)
+    dev, test, test_labels = rev.load_run_inputs(run)
+    results = evaluate_track(EvaluationInputs(dev, test, test_labels),
+                             bool(cfg.allow_degenerate_fit), initial_guess)
+    write_outputs(paths, results, (paths.split_list("dev").name, rev.list_name(run).name),
+                  f"E032, {paths.track}")
+    for path in rev.write_challenge_files(run, results, str(cfg.team_id)):
+        logger.info("challenge submission: %s", path)
+    print(ev.format_results_table(results, paths.track))  # CLI summary
+    print(f"results: {paths.results_json}")
+    return results, test_labels, paths
+
+
+def evaluate_dataset(cfg: DictConfig, initial_guess: tuple[float, float] | str) -> dict[str, Any]:
+    """CPC2/CPC3: one run, or (CPC2 ``partition=all``) the three partitions and their pooled
+    scores in ``<exp>/results_cpc2_pooled.json``."""
+    pooled = str(cfg.dataset) == "cpc2" and str(cfg.partition) == "all"
+    partitions = [pair[1].split(".")[1] for pair in FIT_PAIRS["cpc2"]] if pooled else [
+        cfg.partition]
+    per_run = []
+    for partition in partitions:
+        results, labels, paths = evaluate_dataset_run(cfg, partition, initial_guess)
+        per_run.append((results, labels))
+    if not pooled:
+        return read_json(paths.results_json)
+    document = {"pooled": _json_safe(rev.pooled_metrics(per_run)),
+                "partitions": [f"eval.{n}" for n in partitions]}
+    path = paths.exp_folder / "results_cpc2_pooled.json"
+    write_json_atomic(path, document)
+    for rep, metrics in document["pooled"].items():
+        print(f"pooled eval.1-3, {rep}: N={metrics['N']} RMSE={metrics['RMSE']} "
+              f"NCC={metrics['NCC']} KT={metrics['KT']}")
+    print(f"pooled: {path}")
+    return document
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and inf (undefined metrics) become None, recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 @hydra.main(version_base=None, config_path=".", config_name="config")
 @explain_os_errors
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate one track: load, fit and score, write, and print the results table."""
-    paths = resolve_track(cfg)
     initial_guess = initial_guess_from_config(cfg.get("fit_initial_guess", list(ev.INITIAL_GUESS)))
+    if "dataset" in cfg and str(cfg.dataset) != "cpc1":
+        return evaluate_dataset(cfg, initial_guess)
+    paths = resolve_track(cfg)
     results = evaluate_track(load_inputs(paths), bool(cfg.allow_degenerate_fit), initial_guess)
     document = write_outputs(paths, results)
     print(ev.format_results_table(results, paths.track))  # CLI summary

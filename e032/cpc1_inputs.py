@@ -72,6 +72,24 @@ def check_output_folders(paths: TrackPaths) -> None:
                                  f"written into the dataset; set {setting} to a folder outside it")
 
 
+def read_response_list(path: str | Path, what: str = "CPC1 response list") -> list:
+    """Read a response list: the one reader of ``CPC1.*.json``, ``CEC*.json`` and ``CPC3.*.json``.
+
+    Checks only that the file is a JSON list; :func:`load_records` (prepare) and
+    :func:`e032.evaluation.read_labels` (evaluate) check the records for what they use.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the file is missing, not JSON, or not a list.
+    """
+    records = read_json(path, what=what)
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of response records, got "
+                         f"{type(records).__name__}")
+    return records
+
+
 def load_records(path: Path) -> list[dict]:
     """Read a CPC1 response list (``CPC1.<split><track>.json``) and check its schema.
 
@@ -81,10 +99,7 @@ def load_records(path: Path) -> list[dict]:
         If the file is missing, not JSON, not a list of objects with the keys ``signal``, ``scene``,
         ``listener`` and ``prompt``, or if a signal ID repeats.
     """
-    records = read_json(path, what="CPC1 response list")
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a JSON list of response records, got "
-                         f"{type(records).__name__}")
+    records = read_response_list(path)
     seen: set[str] = set()
     for index, record in enumerate(records):
         missing = [key for key in REQUIRED_KEYS

@@ -42,6 +42,7 @@ from e032.cpc1_inputs import (
     check_listeners,
     check_wav_headers,
     load_records,
+    read_response_list,
 )
 from e032.ids import CPC1_IDS, IdScheme, check_record_ids
 from e032.io import read_json
@@ -672,9 +673,7 @@ def _labels(labels_dir: Path | None, list_name: str) -> dict[str, dict]:
 
 def _read_list(path: Path, keys: Sequence[str]) -> list[dict]:
     """A JSON list of records, each with ``keys`` present."""
-    records = read_json(path, what="response list")
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a JSON list of records, got {type(records).__name__}")
+    records = read_response_list(path, what="response list")
     for index, record in enumerate(records):
         missing = [k for k in keys if not isinstance(record, dict) or k not in record]
         if missing:
@@ -730,3 +729,100 @@ def _listener_file(path: Path, mtime_ns: int) -> dict:
     """A listener file, read once per (path, modification time)."""
     del mtime_ns  # part of the cache key only: an edited file is read again
     return read_json(path, what="listener file")
+
+
+# ------------------------------------------------------------------------------------------
+# one run of the four stages: which splits, which folders
+
+
+@dataclass(frozen=True)
+class RunSplits:
+    """The splits of one run: the ASR trains on, and the logistic is fitted on, ``fit``; it
+    predicts ``predict``. ``suffix`` names the run's folders and files under ``exp_folder``."""
+
+    dataset: str
+    fit: str
+    predict: str
+    suffix: str
+
+
+def run_splits(dataset: str, partition: object, split: object) -> RunSplits:
+    """The fit and predict splits of a CPC2 partition or a CPC3 predicted split.
+
+    Parameters
+    ----------
+    dataset : ``cpc2`` or ``cpc3``.
+    partition : CPC2: 1, 2 or 3 (``train.N`` -> ``eval.N``).
+    split : CPC3: ``dev`` or ``eval`` (``train`` -> it).
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the value and the values accepted.
+
+    Examples
+    --------
+    >>> run_splits("cpc2", 2, "dev")
+    RunSplits(dataset='cpc2', fit='train.2', predict='eval.2', suffix='_cpc2_p2')
+    """
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset must be one of {list(DATASET_NAMES)}, got {dataset!r}")
+    if dataset == "cpc2":
+        fit, predict = next(((f, p) for f, p in FIT_PAIRS["cpc2"] if p == f"eval.{partition}"),
+                            (None, None))
+        if fit is None:
+            raise ValueError(f"CPC2 partition must be 1, 2 or 3, got {partition!r}")
+        return RunSplits("cpc2", fit, predict, f"_cpc2_p{partition}")
+    if dataset == "cpc3":
+        if str(split) not in ("dev", "eval"):
+            raise ValueError(f"CPC3 split must be 'dev' or 'eval' (the split predicted; the ASR "
+                             f"and the fit use train), got {split!r}")
+        return RunSplits("cpc3", "train", str(split), f"_cpc3_{split}")
+    raise ValueError("CPC1 runs use e032.tracks (track closed or open), not run_splits")
+
+
+def run_track_paths(cfg) -> TrackPaths | None:
+    """The folders of a CPC2 or CPC3 run (None for ``dataset: cpc1``: :mod:`e032.tracks`).
+
+    ``exp_folder``, ``msbg_output_dir`` and the file names are those of CPC1 with the run's
+    suffix (``_cpc2_p1``, ``_cpc3_dev``, ...); the 16 kHz data go to ``<exp>/asr_data<suffix>``
+    and the ASR to ``<exp>/asr<suffix>``. ``train_data`` and ``test_data`` are the dataset's
+    ``clarity_data`` folder, ``test_labels_dir`` is ``path.labels``.
+    """
+    name = str(cfg.dataset)
+    if name == "cpc1":
+        return None
+    run = run_splits(name, cfg.partition, cfg.split)
+    root = Path(str(cfg.path.root)).expanduser().resolve()
+    data = (Cpc2Dataset if name == "cpc2" else Cpc3Dataset)(name, root, run.fit).data_dir
+    msbg_root = cfg.path.msbg_output_dir
+    return TrackPaths(
+        track=f"{name} {run.fit}->{run.predict}", suffix=run.suffix, train_data=data,
+        test_data=data, exp_folder=Path(str(cfg.path.exp_folder)).expanduser().resolve(),
+        test_labels_dir=Path(str(cfg.path.labels)).expanduser().resolve(),
+        msbg_root=Path(str(msbg_root)).expanduser().resolve() if msbg_root else None,
+        asr_data_stem="asr_data",
+    )
+
+
+def open_run_datasets(cfg) -> tuple[Dataset, Dataset]:
+    """The fit and predict :class:`Dataset` of a CPC2 or CPC3 run configured by ``cfg``."""
+    run = run_splits(str(cfg.dataset), cfg.partition, cfg.split)
+    options = {"cpc2_layout": str(cfg.cpc2_layout), "labels_dir": str(cfg.path.labels)}
+    return tuple(open_dataset(run.dataset, cfg.path.root, split, **options)
+                 for split in (run.fit, run.predict))
+
+
+def msbg_equiv_0db_spl(name: str, equiv_0db_spl: float) -> float:
+    """MSBG ``equiv_0db_spl`` of dataset ``name``, given the configured (CPC1) value.
+
+    The configured value is CPC1's (E032: 100, with ahr 20: RMS 1 = 120 dB SPL); another dataset
+    shifts it by its level difference (CPC2/CPC3: 100 - 120 = -20 dB), so that an override of
+    the CPC1 value moves every dataset alike.
+
+    Examples
+    --------
+    >>> msbg_equiv_0db_spl("cpc3", 100.0)
+    80.0
+    """
+    return float(equiv_0db_spl) + MSBG_LEVEL_DB_SPL[name] - MSBG_LEVEL_DB_SPL["cpc1"]

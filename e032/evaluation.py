@@ -37,6 +37,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.stats import kendalltau, pearsonr
 
 from e032 import data_split
+from e032.cpc1_inputs import read_response_list
 from e032.io import atomic_path, read_json, write_csv_atomic
 
 logger = logging.getLogger(__name__)
@@ -300,6 +301,9 @@ def aggregated_metrics(
     """
     _, mean_prediction = group_means(prediction, groups)
     _, mean_label = group_means(label, groups)
+    if mean_label.size < 2:  # e.g. one listener in a CPC2 eval.N, or CPC3's hidden listeners
+        logger.info("%d group(s): metrics across groups are undefined (NaN)", mean_label.size)
+        return {"N": int(mean_label.size), **dict.fromkeys(METRIC_NAMES, float("nan"))}
     return {"N": int(mean_label.size), **compute_metrics(mean_prediction, mean_label)}
 
 
@@ -340,11 +344,7 @@ def read_labels(path: str | Path) -> Labels:
         Missing or malformed file; the message names the file and the first bad record.
     """
     path = Path(path)
-    records = read_json(path, "CPC1 response list")
-    if not isinstance(records, list):
-        raise ValueError(
-            f"{path}: expected a JSON list of response records, got {type(records).__name__}"
-        )
+    records = read_response_list(path)
     labels = Labels(path, {}, {}, {}, {})
     for i, record in enumerate(records):
         _add_record(labels, record, i)

@@ -129,14 +129,32 @@ def data_root_path(path: Path, data_root: Path) -> str:
 
 @dataclass(frozen=True)
 class SignalItem:
-    """One CPC1 signal: its IDs, its prompt, the archive it comes from and its CSV part."""
+    """One signal: its IDs, its prompt, the split it comes from and its CSV part.
+
+    CPC1 items leave the last three fields empty: the CSV ID is the signal ID and the 16 kHz
+    reference is named by the scene. CPC2/CPC3 items (:mod:`e032.run_items`) set them, because
+    signal and scene IDs repeat across the CEC1 and CEC2 subsets.
+    """
 
     signal: str
     scene: str
     listener: str
     prompt: str
-    split: Literal["train", "test"]  # source archive (and MSBG listener file)
+    split: str  # source split: CPC1 "train" | "test" (archive, listener file); CPC2 "train.N" ...
     part: Literal["train", "dev", "test"]  # CSV part
+    subset: str = "CPC1"  # CPC1, CEC1, CEC2 or CEC3
+    utt_id: str = ""  # CSV ID, unique in the run; "" = the signal ID
+    ref_stem: str = ""  # name of the 16 kHz reference files, one per reference; "" = the scene
+
+    @property
+    def id(self) -> str:
+        """The CSV ID (and similarity key): ``utt_id``, or the signal ID."""
+        return self.utt_id or self.signal
+
+    @property
+    def ref_name(self) -> str:
+        """File stem of the 16 kHz reference: ``ref_stem``, or the scene ID."""
+        return self.ref_stem or self.scene
 
 
 def items_from_records(
@@ -158,7 +176,7 @@ def items_from_records(
 
 def item_wav(paths: TrackPaths, item: SignalItem, ear: str, kind: str):
     """The mono 16 kHz file of ``item`` for ``ear`` and ``kind`` (reference: one per scene)."""
-    name = item.signal if kind == "msbg" else item.scene
+    name = item.id if kind == "msbg" else item.ref_name
     return paths.asr_wav(item.split, ear, kind, name)
 
 
@@ -197,8 +215,8 @@ def csv_rows(
             wav = item_wav(paths, item, ear, kind)
             duration = str(duration_s(wav, sample_rate))
             listed = data_root_path(wav, paths.asr_data_dir)
-            rows[ear].append([item.signal, duration, listed, item.listener, words])
-            rows["binaural"].append([f"{ear}_{item.signal}", duration, listed, item.listener,
+            rows[ear].append([item.id, duration, listed, item.listener, words])
+            rows["binaural"].append([f"{ear}_{item.id}", duration, listed, item.listener,
                                      words])
     return rows
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,21 +32,52 @@ from e032.cpc1_inputs import (
 from e032.ids import check_record_ids
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
 from e032.records import RecordSet, Unit, settings_digest
-from e032.resample import RESAMPLERS, MonoSplitJob, MonoSplitSettings, run_mono_split
+from e032.run_items import TRIM_MODES
+from e032.io import read_wav, write_wav_atomic
+from e032.resample import (
+    RESAMPLER_STAMPS,
+    RESAMPLERS,
+    MonoSplitJob,
+    MonoSplitSettings,
+    resample,
+    run_mono_split,
+)
 from e032.threads import default_num_workers, init_pool_worker
 from e032.tracks import TrackPaths
+from msbg.tables import MSBG_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
 SPLITS: tuple[Literal["train", "test"], ...] = ("train", "test")
 STAGES = ("all", "split", "msbg", "resample", "merge")
 WAV_SUBTYPES = ("PCM_16", "FLOAT")
+MSBG_MODES: dict[str, bool] = {"on": True, "off": False}
 RANGES: dict[str, tuple[float, float]] = {  # numeric settings of prepare_data: [low, high]
     "trim_s": (0.0, 60.0), "target_sample_rate": (8000, 48000), "dev_percent": (0.0, 1.0),
     "input_length_tolerance_s": (0.0, 10.0),
 }
 CLIP_WARN_FRACTION = 0.01  # warn about a 16-bit file with more than 1 % of its samples clipped
 T = TypeVar("T")
+
+
+def msbg_enabled(value: object) -> bool:
+    """The ``msbg_mode`` option: ``on`` / ``off`` (YAML may give them as booleans).
+
+    Raises
+    ------
+    ValueError
+        For any other value.
+
+    Examples
+    --------
+    >>> msbg_enabled("off"), msbg_enabled(True)
+    (False, True)
+    """
+    if isinstance(value, bool):
+        return value
+    if str(value) not in MSBG_MODES:
+        raise ValueError(f"msbg_mode must be one of {list(MSBG_MODES)}, got {value!r}")
+    return MSBG_MODES[str(value)]
 
 
 def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: str,
@@ -78,6 +110,11 @@ def check_ranges(**values: Any) -> None:
     """
     for name, value in values.items():
         low, high = RANGES[name]
+        if name == "trim_s" and isinstance(value, str):
+            if value in TRIM_MODES:
+                continue  # per dataset or per reference (e032.run_items)
+            raise ValueError(f"trim_s must be a number in [{low}, {high}] or one of "
+                             f"{list(TRIM_MODES)}, got {value!r}")
         number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number) or not low <= number <= high:
             raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
@@ -113,50 +150,64 @@ def shard(values: Iterable[T], shard_index: int, num_shards: int) -> list[T]:
 
 
 def shard_items(items: Sequence[SignalItem], shard_index: int, num_shards: int) -> list[SignalItem]:
-    """The signals of one shard (sorted by archive and signal ID, then ``[shard_index::N]``)."""
-    by_key = {(item.split, item.signal): item for item in items}
+    """The signals of one shard (sorted by split and CSV ID, then ``[shard_index::N]``)."""
+    by_key = {(item.split, item.id): item for item in items}
     return [by_key[key] for key in shard(by_key, shard_index, num_shards)]
 
 
-def reference_scenes(
+def reference_items(
     items: Sequence[SignalItem], shard_index: int = 0, num_shards: int = 1
-) -> list[tuple[str, str]]:
-    """The ``(split, scene)`` references of ``items``, sharded like the signals."""
-    return shard({(item.split, item.scene) for item in items}, shard_index, num_shards)
+) -> list[SignalItem]:
+    """One item per 16 kHz reference ``(split, reference name)`` of ``items``, sharded like the
+    signals (sorted by that key, then ``[shard_index::N]``).
+
+    The name is the scene for CPC1, ``<subset>_<scene>`` (or ``<subset>_<signal>``) otherwise.
+    """
+    first: dict[tuple[str, str], SignalItem] = {}
+    for item in items:
+        first.setdefault((item.split, item.ref_name), item)
+    return [first[key] for key in shard(first, shard_index, num_shards)]
 
 
 def check_audio_inputs(
-    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]],
-    sample_rate: int, trim_s: float, length_tolerance_s: float,
+    run: Any, items: Sequence[SignalItem], references: Sequence[SignalItem],
+    length_tolerance_s: float,
 ) -> None:
-    """Check the headers of the HA outputs of ``items`` and of the references of ``scenes``
-    and of the items' scenes, and each HA output's length against its scene reference."""
-    pairs = [(paths.ha_output_wav(item.split, item.signal), paths.target_wav(item.split, item.scene))
-             for item in items]
-    references = {paths.target_wav(split, scene) for split, scene in scenes}
-    references |= {reference for _, reference in pairs}
-    files = [ha for ha, _ in pairs] + sorted(references)
-    check_wav_headers(files, sample_rate, n_channels=2, trim_s=trim_s)
-    check_lengths(pairs, sample_rate, length_tolerance_s)
+    """Check the headers of the HA outputs of ``items``, of their references and of those of
+    ``references``, and each HA output's length against its reference (:mod:`e032.cpc1_inputs`).
+
+    Files are checked in groups of equal sample rate and trim, HA outputs before references.
+    """
+    inputs = [run.inputs(item) for item in items]
+    ref_inputs = [run.inputs(item) for item in references]
+    groups: dict[tuple[int, float], tuple[list[Path], set[Path]]] = {}
+    for inp in inputs:
+        group = groups.setdefault((inp.sample_rate, inp.trim_s), ([], set()))
+        group[0].append(inp.ha_wav)
+        group[1].add(inp.ref_wav)
+    for inp in ref_inputs:
+        groups.setdefault((inp.sample_rate, inp.trim_s), ([], set()))[1].add(inp.ref_wav)
+    for (sample_rate, trim_s), (ha_files, ref_files) in groups.items():
+        check_wav_headers(ha_files + sorted(ref_files), sample_rate, n_channels=2, trim_s=trim_s)
+    for sample_rate in sorted({inp.sample_rate for inp in inputs}):
+        check_lengths([(inp.ha_wav, inp.ref_wav) for inp in inputs
+                       if inp.sample_rate == sample_rate], sample_rate, length_tolerance_s)
 
 
-def msbg_units(paths: TrackPaths, items: Sequence[SignalItem], listeners: dict[str, dict],
-               settings: dict[str, Any]) -> list[Unit]:
-    """One record unit per signal: HA output -> MSBG output, with that listener's audiograms.
+def msbg_units(run: Any, items: Sequence[SignalItem], settings: dict[str, Any]) -> list[Unit]:
+    """One record unit per signal: 44.1 kHz HA output -> MSBG output, with its audiograms.
 
-    ``listeners`` maps split to the ``Listener.load_listener_dict`` of its listener file; the
-    unit's ``job`` is the ``msbg.batch.MsbgJob``; its parameters are the audiograms and a digest
-    of ``settings`` (the MSBGEar settings), so a fixed audiogram redoes that listener's signals.
+    The unit's ``job`` is the ``msbg.batch.MsbgJob``; its parameters are the audiograms and a
+    digest of ``settings`` (the MSBGEar settings), so a fixed audiogram redoes that listener's
+    signals.
     """
     from msbg.batch import MsbgJob
 
     settings_id = settings_digest(settings)
     units = []
     for item in items:
-        listener = listeners[item.split][item.listener]
-        job = MsbgJob(paths.ha_output_wav(item.split, item.signal),
-                      paths.msbg_wav(item.split, item.signal),
-                      listener.audiogram_left, listener.audiogram_right)
+        inp = run.inputs(item)
+        job = MsbgJob(inp.msbg_input, inp.msbg_wav, inp.audiogram_left, inp.audiogram_right)
         params = {"settings": settings_id, "left": _audiogram_params(job.audiogram_left),
                   "right": _audiogram_params(job.audiogram_right)}
         units.append(Unit(job.output_wav.name, (job.input_wav,), params, (job.output_wav,), job))
@@ -167,41 +218,87 @@ def _audiogram_params(audiogram) -> dict[str, list[float]]:
     return {"levels": audiogram.levels.tolist(), "frequencies": audiogram.frequencies.tolist()}
 
 
-def load_listeners(paths: TrackPaths, items: Sequence[SignalItem]) -> dict[str, dict]:
-    """``{split: {listener ID: msbg.Listener}}`` for the splits that ``items`` use."""
-    from msbg import Listener
+def msbg_input_units(run: Any, items: Sequence[SignalItem], resampler: str) -> list[Unit]:
+    """One record unit per HA output not at 44.1 kHz: its resampled copy, MSBG's input.
 
-    splits = sorted({item.split for item in items})
-    return {split: Listener.load_listener_dict(paths.listeners_json(split)) for split in splits}
+    The unit's ``job`` is a :class:`ResampleJob`.
+    """
+    units = []
+    for item in items:
+        inp = run.inputs(item)
+        if inp.msbg_input == inp.ha_wav:
+            continue
+        params = {"resampler": RESAMPLER_STAMPS[resampler], "sample_rate_in": inp.sample_rate,
+                  "sample_rate_out": MSBG_SAMPLE_RATE}
+        job = ResampleJob(inp.ha_wav, inp.msbg_input, inp.sample_rate, resampler)
+        units.append(Unit(inp.msbg_input.name, (inp.ha_wav,), params, (inp.msbg_input,), job))
+    return units
+
+
+@dataclass(frozen=True)
+class ResampleJob:
+    """A 2-channel HA output to resample to MSBG's 44.1 kHz (float WAV)."""
+
+    source: Path
+    output: Path
+    sample_rate_in: int
+    resampler: str
+
+
+def run_resample_job(job: ResampleJob) -> bool:
+    """Resample one HA output to 44.1 kHz and write it atomically (32-bit float)."""
+    signal = read_wav(job.source, sample_rate=job.sample_rate_in, n_channels=2)
+    write_wav_atomic(job.output, resample(signal, job.sample_rate_in, MSBG_SAMPLE_RATE,
+                                          job.resampler), MSBG_SAMPLE_RATE, subtype="FLOAT")
+    return True
 
 
 def mono_split_units(
-    paths: TrackPaths, items: Sequence[SignalItem], scenes: Sequence[tuple[str, str]],
-    settings: dict[str, Any],
-) -> list[Unit]:
-    """16 kHz record units: one per MSBG output of ``items``, one per reference of ``scenes``.
+    run: Any, items: Sequence[SignalItem], references: Sequence[SignalItem],
+    stamp: dict[str, Any], base: MonoSplitSettings, msbg_on: bool = True,
+) -> tuple[list[Unit], dict[Path, MonoSplitSettings]]:
+    """16 kHz record units: one per processed signal of ``items``, one per reference.
 
-    Each unit's ``job`` is a :class:`MonoSplitJob`; its key is the left file's path relative to
-    the ASR data folder; its parameters are a digest of the 16 kHz ``settings``.
+    The processed source is the MSBG output (44.1 kHz), or with ``msbg_on`` false the HA output
+    itself. Each unit's ``job`` is a :class:`MonoSplitJob`; its key is the left file's path
+    relative to the ASR data folder; its parameters are a digest of the 16 kHz ``stamp``, plus
+    the input rate and trim where they differ from ``base`` (CPC2/CPC3, trim_s=onset).
+
+    Returns
+    -------
+    units, and the settings of each job keyed by its left output file.
     """
-    jobs = []
+    paths = run.paths
+    jobs: list[tuple[MonoSplitJob, int, float]] = []
     for item in items:
+        inp = run.inputs(item)
         left, right = (item_wav(paths, item, ear, "msbg") for ear in EARS)
-        jobs.append(MonoSplitJob(paths.msbg_wav(item.split, item.signal), left, right))
-    for split, scene in scenes:
-        left, right = (paths.asr_wav(split, ear, "ref", scene) for ear in EARS)
-        jobs.append(MonoSplitJob(paths.target_wav(split, scene), left, right))
-    params = {"settings": settings_digest(settings)}
-    return [Unit(str(job.left.relative_to(paths.asr_data_dir)), (job.source,), params,
-                 (job.left, job.right), job) for job in jobs]
+        source, rate = (inp.msbg_wav, MSBG_SAMPLE_RATE) if msbg_on else (inp.ha_wav,
+                                                                          inp.sample_rate)
+        jobs.append((MonoSplitJob(source, left, right), rate, inp.trim_s))
+    for item in references:
+        inp = run.inputs(item)
+        left, right = (item_wav(paths, item, ear, "ref") for ear in EARS)
+        jobs.append((MonoSplitJob(inp.ref_wav, left, right), inp.sample_rate, inp.trim_s))
+    digest = settings_digest(stamp)
+    units, settings = [], {}
+    for job, rate, trim_s in jobs:
+        params: dict[str, Any] = {"settings": digest}
+        if (rate, trim_s) != (base.sample_rate_in, base.trim_s):
+            params |= {"sample_rate_in": rate, "trim_s": trim_s}
+        settings[job.left] = replace(base, sample_rate_in=rate, trim_s=trim_s)
+        units.append(Unit(str(job.left.relative_to(paths.asr_data_dir)), (job.source,), params,
+                          (job.left, job.right), job))
+    return units, settings
 
 
 def run_mono_split_jobs(
-    jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings, num_workers: int = 0,
-    on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
+    jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
+    num_workers: int = 0, on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
 ) -> tuple[int, int]:
     """Run the 16 kHz jobs on ``num_workers`` processes (0 = all cores; 1 = in this process).
 
+    ``settings`` are shared, or given per job (keyed by the job's left output file).
     ``on_done(job, wrote)`` is called in this process after each job.
 
     Returns
@@ -210,23 +307,40 @@ def run_mono_split_jobs(
     """
     n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
     done = on_done if on_done is not None else (lambda job, wrote: None)
+    per_job = settings if isinstance(settings, Mapping) else {job.left: settings for job in jobs}
     if n_workers == 1:
         results = []
         for job in jobs:
-            results.append(run_mono_split(job, settings))
+            results.append(run_mono_split(job, per_job[job.left]))
             done(job, results[-1])
     else:
-        results = _run_in_pool(jobs, settings, n_workers, done)
+        calls = [(run_mono_split, job, per_job[job.left]) for job in jobs]
+        results = _run_in_pool(calls, n_workers, done)
     n_written = sum(results)
     return n_written, len(results) - n_written
 
 
-def _run_in_pool(jobs, settings, n_workers: int, done: Callable[..., Any]) -> list[bool]:
+def run_resample_jobs(
+    jobs: Sequence[ResampleJob], num_workers: int = 0,
+    on_done: Callable[[ResampleJob, bool], Any] | None = None,
+) -> None:
+    """Resample HA outputs to 44.1 kHz on ``num_workers`` processes (as the 16 kHz jobs)."""
+    n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
+    done = on_done if on_done is not None else (lambda job, wrote: None)
+    if n_workers == 1:
+        for job in jobs:
+            done(job, run_resample_job(job))
+    else:
+        _run_in_pool([(run_resample_job, job) for job in jobs], n_workers, done)
+
+
+def _run_in_pool(calls: Sequence[tuple], n_workers: int, done: Callable[..., Any]) -> list[bool]:
+    """Run ``function(job, *args)`` for each ``(function, job, *args)``; ``done(job, result)``."""
     # forkserver: no fork of a parent that may hold threads (tqdm's monitor, BLAS pools)
     context = get_context("forkserver")
     results = []
     with ProcessPoolExecutor(n_workers, mp_context=context, initializer=init_pool_worker) as pool:
-        futures = {pool.submit(run_mono_split, job, settings): job for job in jobs}
+        futures = {pool.submit(*call): call[1] for call in calls}
         try:
             for future in as_completed(futures):
                 results.append(future.result())
@@ -277,8 +391,8 @@ class ClippingCount:
 
 
 def redo_mono_split_units(
-    todo: Sequence[Unit], settings: MonoSplitSettings, record: RecordSet, num_workers: int = 0,
-    progress: bool = False,
+    todo: Sequence[Unit], settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
+    record: RecordSet, num_workers: int = 0, progress: bool = False,
 ) -> ClippingCount:
     """Redo stale 16 kHz units: delete their outputs (so that they are not skipped), write them
     again, record each, and count the clipped samples of 16-bit files.
@@ -291,12 +405,14 @@ def redo_mono_split_units(
         for path in unit.outputs:
             Path(path).unlink(missing_ok=True)
     by_left = {unit.job.left: unit for unit in todo}
+    subtype = (next(iter(settings.values())).subtype if isinstance(settings, Mapping) and settings
+               else getattr(settings, "subtype", ""))
     clipping = ClippingCount()
     with tqdm(total=len(todo), desc="16 kHz", unit="file", disable=not progress) as bar:
 
         def on_done(job: MonoSplitJob, wrote: bool) -> None:
             record.done(by_left[job.left])
-            if settings.subtype.startswith("PCM"):
+            if subtype.startswith("PCM"):
                 clipping.add(job.left, job.right)
             bar.update()
 
@@ -322,11 +438,13 @@ def remove_stale_temp_files(folders: Iterable[Path]) -> int:
     return n_removed
 
 
-def output_folders(paths: TrackPaths) -> list[Path]:
-    """Every folder this track's prepare_data writes audio or CSVs into."""
-    folders = [paths.msbg_dir(split) for split in SPLITS] + [paths.asr_data_dir]
-    folders.append(paths.split_list("train").parent)
+def output_folders(run: Any, items: Sequence[SignalItem]) -> list[Path]:
+    """Every folder this run's prepare_data writes audio or CSVs into."""
+    paths = run.paths
+    splits = sorted({item.split for item in items})
+    folders = sorted({run.inputs(item).msbg_wav.parent for item in items})
+    folders += [paths.asr_data_dir, paths.split_list("train").parent]
     folders += [paths.asr_wav(split, ear, kind, "x").parent
-                for split in SPLITS for ear in EARS for kind in KINDS]
+                for split in splits for ear in EARS for kind in KINDS]
     return folders
 

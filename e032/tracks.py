@@ -27,6 +27,7 @@ class TrackPaths:
     exp_folder: Path
     test_labels_dir: Path
     msbg_root: Path | None = None  # where MSBG outputs go; None = <exp_folder>/msbg
+    asr_data_stem: str = "cpc1_asr_data"  # <exp>/<stem><suffix>: CPC2/CPC3 use "asr_data"
 
     # --- inputs -------------------------------------------------------------------------------
     def responses_json(self, split: Literal["train", "test"]) -> Path:
@@ -106,8 +107,11 @@ class TrackPaths:
 
     @property
     def asr_data_dir(self) -> Path:
-        """``<exp>/cpc1_asr_data<suffix>``: 16 kHz mono files and the SpeechBrain CSVs."""
-        return self.exp_folder / f"cpc1_asr_data{self.suffix}"
+        """``<exp>/cpc1_asr_data<suffix>``: 16 kHz mono files and the SpeechBrain CSVs.
+
+        CPC2/CPC3 runs: ``<exp>/asr_data<suffix>`` (:func:`e032.datasets.run_track_paths`).
+        """
+        return self.exp_folder / f"{self.asr_data_stem}{self.suffix}"
 
     def similarity_json(self, part: Literal["dev", "test"], rep: Literal["enc", "dec"]) -> Path:
         """``<exp>/<part>_<rep>_similarity<suffix>.json`` (the original had no track suffix)."""
@@ -131,14 +135,24 @@ class TrackPaths:
 def resolve_track(cfg) -> TrackPaths:
     """Resolve ``cfg.cpc1_track`` and ``cfg.path`` into a :class:`TrackPaths`.
 
+    A config with ``dataset: cpc2`` or ``cpc3`` gets the paths of that run instead
+    (:func:`e032.datasets.run_track_paths`); ``track`` is the newer name of ``cpc1_track``.
+
     Raises
     ------
     ValueError
-        If ``cpc1_track`` is not ``closed`` or ``open``.
+        If ``cpc1_track`` (``track``) is not ``closed`` or ``open``.
     """
-    track = str(cfg.cpc1_track)
+    if "dataset" in cfg:  # configs without the key (older or hand-built ones) are CPC1
+        from e032.datasets import run_track_paths  # datasets imports this module
+
+        paths = run_track_paths(cfg)
+        if paths is not None:
+            return paths
+    track = str(cfg.track) if "track" in cfg else str(cfg.cpc1_track)
     if track not in TRACK_SUFFIX:
-        raise ValueError(f"cpc1_track must be 'closed' or 'open', got {track!r}")
+        name = "track" if "track" in cfg and str(cfg.cpc1_track) != track else "cpc1_track"
+        raise ValueError(f"{name} must be 'closed' or 'open', got {track!r}")
     return TrackPaths(
         track=track,
         suffix=TRACK_SUFFIX[track],
