@@ -61,26 +61,32 @@ def load_model(args) -> ASRModel:
             overrides["test_beam_size"] = args.beam
         return load_asr(REPO / args.checkpoint, overrides=overrides, device=args.device)
     torch.manual_seed(0)
-    hparams = load_hparams(REPO / "transformer_cpc1.yaml", {"test_beam_size": args.beam or 66})
+    sizes = inference.read_yaml_overrides(REPO / args.random_sizes) if args.random_sizes else {}
+    hparams = load_hparams(REPO / "transformer_cpc1.yaml", {**sizes, "test_beam_size": args.beam or 66})
     hparams["normalize"]._load_statistics_dict({"count": 1, "glob_mean": torch.zeros(80),
                                                 "glob_std": torch.ones(80)})
     return ASRModel(hparams, torch.device(args.device), epoch=120)
 
 
-def calibrate_eos_bias(asr: ASRModel, wav: np.ndarray) -> float:
-    """Bias of the EOS logit (``seq_lin``) that ends a search of ``wav`` after ~STEP_SHARE of its frames."""
+def calibrate_eos_bias(asr: ASRModel, wav: np.ndarray) -> dict:
+    """Raise the EOS logit (``seq_lin``) until a search of ``wav`` ends after ~STEP_SHARE of its frames.
+
+    Random weights never favour EOS (and their CTC posteriors penalise a short hypothesis heavily), so
+    without a bias every search runs to its step limit; a trained model's ends earlier.
+    """
     enc = asr.encode(wav)
     target = STEP_SHARE * enc.shape[0]
     bias = asr.hparams["seq_lin"].w.bias
-    eos, base = int(asr.hparams["eos_index"]), float(bias[int(asr.hparams["eos_index"])])
-    low, high = 0.0, 40.0
-    for _ in range(8):  # bisection: more bias, earlier EOS
+    eos = int(asr.hparams["eos_index"])
+    base = float(bias[eos])
+    low, high = 0.0, 1000.0
+    for _ in range(12):  # bisection: more bias, earlier EOS
         mid = (low + high) / 2
         with torch.no_grad():
             bias[eos] = base + mid
         steps = asr.search(enc).n_steps[0]
         low, high = (mid, high) if steps > target else (low, mid)
-    return float(bias[eos])
+    return {"eos_bias": mid, "steps": steps, "frames": int(enc.shape[0])}
 
 
 def experiment_signals(asr_data: Path, part: str, n: int) -> list[SignalFiles]:
@@ -136,8 +142,8 @@ def timed(label: str, run, asr: ASRModel, n_signals: int, reference: dict | None
     sims = run()
     sync()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    diff = (max(abs(a - b) for s in sims for a, b in zip(sims[s], reference[s], strict=True))
-            if reference is not None else 0.0)
+    common = [s for s in sims if reference is not None and s in reference]
+    diff = max((abs(a - b) for s in common for a, b in zip(sims[s], reference[s], strict=True)), default=0.0)
     row = {"path": label, "signals": n_signals, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
            "signals_per_s_wall": round(n_signals / wall, 3), "signals_per_s_cpu": round(n_signals / cpu, 3),
            "max_abs_diff_vs_batch1": float(diff)}
@@ -151,15 +157,23 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="demo/standin_asr/save", help="save/ folder (demo size)")
     parser.add_argument("--overrides", default="demo/asr_demo_overrides.yaml", help="yaml of ASR sizes")
     parser.add_argument("--full-size", action="store_true", help="transformer_cpc1.yaml sizes, random weights")
+    parser.add_argument("--random-sizes", default=None,
+                        help="with --full-size: yaml of smaller sizes (a dry run of the random-weights mode)")
     parser.add_argument("--asr-data", default="demo_data/e032/cpc1_asr_data", help="folder of the CSVs")
     parser.add_argument("--part", default="test")
     parser.add_argument("--signals", type=int, default=48, help="signals timed from --asr-data")
     parser.add_argument("--synthetic", type=int, default=0, help="N synthetic signals of CPC1 lengths")
     parser.add_argument("--batch-sizes", default="1,2,4,8,16,32", help="comma-separated; 'auto' allowed")
+    parser.add_argument("--few", type=int, default=0,
+                        help="signals of batch 1 (the exactness reference) and previous (0 = all)")
+    parser.add_argument("--original-signals", type=int, default=12, help="signals of the original's path")
+    parser.add_argument("--arithmetic-at", default="",
+                        help="batch size at which the other ctc_scorer/decoder_cache settings are also timed")
     parser.add_argument("--skip", default="", help="comma-separated paths not run: previous,original")
-    parser.add_argument("--original-signals", type=int, default=12, help="signals for the original's path")
     parser.add_argument("--beam", type=int, default=None, help="override test_beam_size")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of the batched runs")
+    parser.add_argument("--previous-threads", type=int, default=1,
+                        help="threads of the previous and original paths (1: their fastest, infer.py's old default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
@@ -169,39 +183,58 @@ def main() -> None:
         tmp_dir = Path(tmp)
         signals = (synthetic_signals(tmp_dir, args.synthetic) if args.synthetic
                    else experiment_signals(REPO / args.asr_data, args.part, args.signals))
+        few = signals[:args.few or len(signals)]
         info = {"device": str(asr.device), "beam": asr.searcher.beam_size, "threads": args.threads,
-                "signals": len(signals), "model": "full size, random weights" if args.full_size else args.checkpoint}
+                "previous_threads": args.previous_threads, "signals": len(signals), "few": len(few),
+                "arithmetic": asr.searcher.arithmetic(asr.device),
+                "model": (f"random weights, sizes {args.random_sizes or 'transformer_cpc1.yaml'}"
+                          if args.full_size else args.checkpoint)}
         if args.full_size:
-            info["eos_bias"] = calibrate_eos_bias(asr, read_mono(signals[0].left_ref))
+            info["calibration"] = calibrate_eos_bias(asr, read_mono(signals[0].left_ref))
         print(json.dumps(info), flush=True)
-        inference.compute_part(asr, signals[:2], tmp_dir / "warm_enc.json", tmp_dir / "warm_dec.json")
-        rows = [run_batched(asr, signals, "1", tmp_dir, None)]
-        reference = rows[0]["sims"]
-        rows += [run_batched(asr, signals, size, tmp_dir, reference)
-                 for size in args.batch_sizes.split(",") if size != "1"]
-        skip = set(args.skip.split(","))
-        if "previous" not in skip:
-            rows.append(timed("previous", lambda: previous_path(asr, signals), asr, len(signals), reference))
-        if "original" not in skip:
-            few = signals[:args.original_signals]
-            asr.searcher.ctc_scorer, asr.searcher.decoder_cache = "reference", False
-            rows.append(timed("original arithmetic", lambda: previous_path(asr, few), asr, len(few), reference))
-    table = [r["row"] for r in rows]
+        table = time_paths(args, asr, signals, few, tmp_dir)
     if args.synthetic:
         for row in table:
             row["cpc1_dev_test_hours"] = round(CPC1_SIGNALS / row["signals_per_s_wall"] / 3600, 2)
+            print(json.dumps({"path": row["path"], "cpc1_dev_test_hours": row["cpc1_dev_test_hours"]}))
     if args.out:
         Path(args.out).write_text(json.dumps({"info": info, "rows": table}, indent=1))
 
 
-def run_batched(asr: ASRModel, signals, size: str, tmp_dir: Path, reference: dict | None) -> dict:
+def time_paths(args, asr: ASRModel, signals: list[SignalFiles], few: list[SignalFiles], tmp_dir: Path) -> list:
+    """Every path of the table, in one process; rows of :func:`timed`."""
+    inference.compute_part(asr, signals[:2], tmp_dir / "warm_enc.json", tmp_dir / "warm_dec.json")
+    rows = [run_batched(asr, few, "1", tmp_dir, None)]
+    reference = rows[0]["sims"]
+    rows += [run_batched(asr, signals, size, tmp_dir, reference)
+             for size in args.batch_sizes.split(",") if size != "1"]
+    if args.arithmetic_at:
+        chosen = asr.searcher.ctc_scorer, asr.searcher.decoder_cache
+        for scorer, cache in (("fast", False), ("reference", True), ("reference", False)):
+            asr.searcher.ctc_scorer, asr.searcher.decoder_cache = scorer, cache
+            rows.append(run_batched(asr, few, args.arithmetic_at, tmp_dir, reference,
+                                    f" ctc_scorer={scorer} decoder_cache={cache}"))
+        asr.searcher.ctc_scorer, asr.searcher.decoder_cache = chosen
+    skip = set(args.skip.split(","))
+    pin_threads(args.previous_threads)
+    if "previous" not in skip:
+        rows.append(timed("previous", lambda: previous_path(asr, few), asr, len(few), reference))
+    if "original" not in skip:
+        some = signals[:args.original_signals]
+        asr.searcher.ctc_scorer, asr.searcher.decoder_cache = "reference", False
+        rows.append(timed("original arithmetic", lambda: previous_path(asr, some), asr, len(some), reference))
+    return [r["row"] for r in rows]
+
+
+def run_batched(asr: ASRModel, signals, size: str, tmp_dir: Path, reference: dict | None,
+                note: str = "") -> dict:
     """Time :func:`e032.inference.compute_part` at one batch size (outputs in a fresh folder)."""
-    out = tmp_dir / f"batch_{size}"
+    out = tmp_dir / f"batch_{size}{note.replace(' ', '_')}"
     out.mkdir(exist_ok=True)
     batch_size = size if size == "auto" else int(size)
     label = f"batch {size}" + (f" (= {inference.resolve_batch_size(size, asr, signals)})" if size == "auto" else "")
-    return timed(label, lambda: inference.compute_part(asr, signals, out / "enc.json", out / "dec.json",
-                                                        flush_every=10**9, batch_size=batch_size),
+    return timed(label + note, lambda: inference.compute_part(asr, signals, out / "enc.json", out / "dec.json",
+                                                               flush_every=10**9, batch_size=batch_size),
                  asr, len(signals), reference)
 
 

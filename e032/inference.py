@@ -13,7 +13,8 @@ representations, exact decisions):
 * batches of whole scenes (``infer_batch_size`` utterances, longest first) go through one exact
   batched beam search (:meth:`e032.asr.model.ASRModel.search_many`); each pair of ears is encoded
   as one batch when the lengths agree;
-* the files of the next batch are read by a background thread while the current one is searched;
+* the files of the next batch are read and encoded by a background thread while the current one is
+  searched, and the similarities of the previous one are computed by another;
 * results are flushed atomically every ``flush_every`` signals and a re-run skips the signals done.
 
 Batches are planned from all signals of a part (done or not) and a batch with work left is
@@ -212,36 +213,34 @@ def batch_pairs(batch: Batch) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_batch(batch: Batch) -> dict[Path, np.ndarray]:
-    """Every file of a batch, read (the background thread's work)."""
-    return {path: read_mono(path) for pair in batch_pairs(batch) for path in pair}
+def encode_batch_files(asr: ASRModel, batch: Batch) -> dict[Path, torch.Tensor]:
+    """Encoder outputs ``[T, d_model]`` of every file of a batch (the background thread's work).
+
+    Each ear pair is read and encoded as one batch (equal lengths) or one file at a time, as the
+    pair alone would be, so the numbers do not depend on the rest of the batch.
+    """
+    encs: dict[Path, torch.Tensor] = {}
+    for left, right in dict.fromkeys(batch_pairs(batch)):
+        for path, enc in zip((left, right), asr.encode_batch([read_mono(left), read_mono(right)]), strict=True):
+            encs.setdefault(path, enc)
+    return encs
 
 
 class BatchRepresentations:
-    """Representations of every file of a batch, computed by one exact batched search.
-
-    Each ear pair is encoded as one batch (equal lengths) or one file at a time, as a pair alone
-    would be; the searches then run ``batch_size`` utterances at a time, longest first.
+    """Representations of every file of a batch, computed by exact batched searches.
 
     Parameters
     ----------
     asr : ASRModel
         The ASR.
-    waves : dict
-        ``path -> [n_samples]`` float32 16 kHz samples of every file of ``pairs``.
-    pairs : list of (Path, Path)
-        The ear pairs, in a fixed order (it decides the batches, hence the float rounding).
+    encs : dict
+        ``path -> [T, d_model]`` encoder outputs (:func:`encode_batch_files`), in a fixed order: it
+        decides the searches' batches, hence their float rounding.
     batch_size : int
-        Utterances per beam search.
+        Utterances per beam search (longest first).
     """
 
-    def __init__(self, asr: ASRModel, waves: dict[Path, np.ndarray], pairs: Sequence[tuple[Path, Path]],
-                 batch_size: int):
-        unique = list(dict.fromkeys(pairs))
-        encs: dict[Path, torch.Tensor] = {}
-        for left, right in unique:
-            for path, enc in zip((left, right), asr.encode_batch([waves[left], waves[right]]), strict=True):
-                encs.setdefault(path, enc)
+    def __init__(self, asr: ASRModel, encs: dict[Path, torch.Tensor], batch_size: int):
         files = list(encs)
         reps = asr.represent_encoded([encs[p] for p in files], batch_size=batch_size)
         self.representations: dict[Path, Representation] = dict(zip(files, reps, strict=True))
@@ -314,7 +313,8 @@ def compute_part(asr: ASRModel, signals: Sequence[SignalFiles], enc_json: Path, 
     """Similarities of all ``signals``, resuming from and flushing to ``enc_json`` / ``dec_json``.
 
     Signals are processed in batches of whole scenes (:func:`plan_batches`), so each scene's reference
-    representations are computed once; the next batch's files are read in a background thread. The
+    representations are computed once; the next batch is read and encoded, and the previous batch's
+    similarities computed, in background threads while a batch is searched. The
     JSON files list the signals in ``signals`` order. With a ``record``, a signal is done only if its
     four files, the ASR checkpoint files and the settings are those its similarities were computed
     from (else it is recomputed); the record is flushed with the JSONs.
@@ -350,30 +350,50 @@ def compute_part(asr: ASRModel, signals: Sequence[SignalFiles], enc_json: Path, 
 
     bar = tqdm(total=len(todo), desc=enc_json.stem, disable=not progress)
     since_flush = 0
-    for batch, reps in represent_batches(asr, batches, size):
-        for scene in batch:
-            items = [item for item in scene if item.signal in todo]
-            if not items:
-                continue
-            ref_l, ref_r = pair_representations(reps, scene[0].left_ref, scene[0].right_ref)
-            for item in items:
-                results[item.signal] = signal_similarities(reps, item, ref_l, ref_r, dtw)
-                if record is not None:
-                    record.done(units[item.signal])
-                if on_signal is not None:
-                    on_signal(item.signal)
-                since_flush += 1
-                bar.update()
-                if since_flush >= flush_every:
-                    flush()
-                    since_flush = 0
+
+    def store(done: list[tuple[SignalFiles, tuple[float, float]]]) -> None:
+        nonlocal since_flush
+        for item, sims in done:
+            results[item.signal] = sims
+            if record is not None:
+                record.done(units[item.signal])
+            if on_signal is not None:
+                on_signal(item.signal)
+            since_flush += 1
+            bar.update()
+            if since_flush >= flush_every:
+                flush()
+                since_flush = 0
+
+    # the similarities of a batch (pure-Python DTW) are computed while the next batch is searched
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer-similarity") as worker:
+        pending: Future | None = None
+        for batch, reps in represent_batches(asr, batches, size):
+            current = worker.submit(batch_similarities, reps, batch, todo, dtw)
+            if pending is not None:
+                store(pending.result())
+            pending = current
+        if pending is not None:
+            store(pending.result())
     bar.close()
     flush()
     return {s.signal: results[s.signal] for s in signals}
 
 
+def batch_similarities(reps: BatchRepresentations, batch: Batch, todo: set[str],
+                       dtw: str) -> list[tuple[SignalFiles, tuple[float, float]]]:
+    """``(signal, (enc, dec) similarities)`` of the signals of ``batch`` in ``todo``, in batch order."""
+    done = []
+    for scene in batch:
+        items = [item for item in scene if item.signal in todo]
+        if items:
+            ref_l, ref_r = pair_representations(reps, scene[0].left_ref, scene[0].right_ref)
+            done += [(item, signal_similarities(reps, item, ref_l, ref_r, dtw)) for item in items]
+    return done
+
+
 def represent_batches(asr: ASRModel, batches: Sequence[Batch], batch_size: int):
-    """Yield ``(batch, BatchRepresentations)``, reading the next batch's files in a background thread.
+    """Yield ``(batch, BatchRepresentations)``; a background thread reads and encodes the next batch.
 
     Raises
     ------
@@ -383,13 +403,13 @@ def represent_batches(asr: ASRModel, batches: Sequence[Batch], batch_size: int):
     if not batches:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer-read") as reader:
-        pending: Future = reader.submit(read_batch, batches[0])
+        pending: Future = reader.submit(encode_batch_files, asr, batches[0])
         for index, batch in enumerate(batches):
-            waves = pending.result()
-            if index + 1 < len(batches):
-                pending = reader.submit(read_batch, batches[index + 1])
             try:
-                reps = BatchRepresentations(asr, waves, batch_pairs(batch), batch_size)
+                encs = pending.result()
+                if index + 1 < len(batches):
+                    pending = reader.submit(encode_batch_files, asr, batches[index + 1])
+                reps = BatchRepresentations(asr, encs, batch_size)
             except Exception as err:
                 names = [item.signal for scene in batch for item in scene]
                 err.add_note(f"while computing the representations of the batch of signals {names}")

@@ -5,11 +5,13 @@ step counts, step limits and slot-0 prefixes exactly; decoder representations an
 (the oracle's tolerance; float32 kernels round a batch differently from one utterance). Checked for
 every implementation of the CTC prefix scorer and the decoder (the fast ones and the original's
 arithmetic), on the tiny oracle checkpoint, with inputs of 26-76 encoder frames and one utterance whose
-search ends after a few steps while the others go on for tens of steps.
+search ends after a few steps while the others go on for tens of steps. ``E032_TEST_DEVICE=cuda`` runs
+them on a GPU (benchmarks/gpu_infer_check.sh).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers"
         "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100,
         "test_beam_size": 10}
 ATOL = 1e-5  # decoder states and scores (the oracle's tolerance)
+DEVICE = os.environ.get("E032_TEST_DEVICE", "cpu")
 ARITHMETIC = [("fast", True), ("reference", False), ("fast", False), ("reference", True)]
 
 
@@ -36,7 +39,7 @@ def _wav(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tiny_asr():
-    return load_asr(DATA / "tiny_ckpt" / "save", overrides=TINY, device="cpu")
+    return load_asr(DATA / "tiny_ckpt" / "save", overrides=TINY, device=DEVICE)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def encodings(tiny_asr):
 
 def _pad(encs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     lens = torch.tensor([len(e) for e in encs])
-    return torch.nn.utils.rnn.pad_sequence(encs, batch_first=True), lens
+    return torch.nn.utils.rnn.pad_sequence(encs, batch_first=True).to(DEVICE), lens
 
 
 def _assert_same(batched: bs.SearchResult, alone: bs.SearchResult) -> None:
@@ -74,7 +77,7 @@ def test_padded_batch_searches_each_utterance_as_alone(tiny_asr, encodings, scor
     old = (searcher.ctc_scorer, searcher.decoder_cache, searcher.max_decode_ratio)
     searcher.ctc_scorer, searcher.decoder_cache, searcher.max_decode_ratio = scorer, cache, ratio
     try:
-        alone = [searcher.search(e.unsqueeze(0)) for e in encodings]
+        alone = [searcher.search(e.unsqueeze(0).to(DEVICE)) for e in encodings]
         batch, lens = _pad(encodings)
         result = searcher.search(batch, enc_lens=lens)
     finally:
@@ -86,7 +89,7 @@ def test_padded_batch_searches_each_utterance_as_alone(tiny_asr, encodings, scor
 
 
 def test_search_of_one_utterance_is_unchanged_by_enc_lens(tiny_asr, encodings):
-    enc = encodings[1].unsqueeze(0)
+    enc = encodings[1].unsqueeze(0).to(DEVICE)
     plain, exact = tiny_asr.searcher.search(enc), tiny_asr.searcher.search(enc, enc_lens=[enc.shape[1]])
     _assert_same(exact, plain)
     torch.testing.assert_close(exact.dec_out[0], plain.dec_out[0], rtol=0, atol=0)

@@ -711,7 +711,10 @@ class _SearchRun:
         self.scores = self.sequence_scores
         self.alive_seq = torch.empty(n_beams, 0, dtype=torch.long, device=device)
         self.alive_log_probs = torch.empty(n_beams, 0, device=device)
-        self.history = torch.empty(n_beams, 0, enc_states.shape[-1], device=device)  # incremental decoding
+        # incremental decoding: the new position's decoder output per step and the beams' predecessors,
+        # from which a slot's outputs along its prefix are gathered when needed (_slot_outputs)
+        self.outputs: list[torch.Tensor] = []
+        self.pointers: list[torch.Tensor] = []
         self.finished: list[list[tuple]] = [[] for _ in range(batch_size)]
         # per utterance: slot 0's decoder output and prefix at the step its own search ends
         self.snapshot: list[tuple[torch.Tensor, torch.Tensor, int] | None] = [None] * batch_size
@@ -736,16 +739,29 @@ class _SearchRun:
         )
 
     def _attention_log_probs(self, fed: torch.Tensor):
-        """Attention log-probs of the next token ``[N, V]`` and the decoder outputs ``[N, L, d]``."""
+        """Attention log-probs of the next token ``[N, V]`` and the decoder outputs ``[N, L, d]``.
+
+        With the incremental decoder the outputs are kept per step instead (``None`` is returned).
+        """
         s = self.s
         if self.incremental is None:
             return s._decoder_step(fed, self.enc_inflated, self.mem_lens)
         new_out = self.incremental.step(self.inp_tokens)
-        dec_out = torch.cat([self.history, new_out.unsqueeze(1)], dim=1)
-        return torch.log_softmax(s.seq_lin(new_out) / s.temperature, dim=-1), dec_out
+        self.outputs.append(new_out)
+        return torch.log_softmax(s.seq_lin(new_out) / s.temperature, dim=-1), None
 
-    def _step(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decoding step ``t`` of every live beam; returns the decoder input and output of the step."""
+    def _slot_outputs(self, slot: int) -> torch.Tensor:
+        """Decoder outputs ``[L, d]`` along the prefix of beam ``slot`` at the last step (incremental)."""
+        rows = []
+        for step in range(len(self.outputs) - 1, -1, -1):
+            rows.append(self.outputs[step][slot])
+            if step > 0:
+                slot = int(self.pointers[step - 1][slot])
+        return torch.stack(rows[::-1])
+
+    def _step(self, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoding step ``t`` of every live beam: the decoder input ``[N, t + 1]`` and output
+        ``[N, t + 1, d]`` of the step (``None`` with the incremental decoder)."""
         s, beam = self.s, self.s.beam_size
         n_live = len(self.utts)
         n_beams = n_live * beam
@@ -776,7 +792,7 @@ class _SearchRun:
         self.prefix = fed[predecessors]
         if self.incremental is not None:
             self.incremental.permute(predecessors)
-            self.history = dec_out[predecessors]
+            self.pointers.append(predecessors)
         if self.ctc is not None:
             self.ctc_state = self.ctc.permute_mem(self.ctc_state, candidates)
         self.alive_seq = torch.cat([self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1)
@@ -791,7 +807,7 @@ class _SearchRun:
         self.scores = scores if s.length_normalization else self.sequence_scores
         return fed, dec_out
 
-    def _end_searches(self, t: int, fed: torch.Tensor, dec_out: torch.Tensor) -> list[int]:
+    def _end_searches(self, t: int, fed: torch.Tensor, dec_out: torch.Tensor | None) -> list[int]:
         """End the searches that are complete after step ``t``; their group indices.
 
         A search ends when its ``beam_size`` hypotheses are finished, or at its step limit, where every
@@ -811,7 +827,8 @@ class _SearchRun:
                 group[j * beam:(j + 1) * beam] = True
                 self.s._store_finished(group, self.alive_seq, self.alive_log_probs, self.scores,
                                        self.finished, self.utts)
-            self.snapshot[utt] = (dec_out[j * beam], fed[j * beam], t + 1)
+            slot_out = dec_out[j * beam] if dec_out is not None else self._slot_outputs(j * beam)
+            self.snapshot[utt] = (slot_out, fed[j * beam], t + 1)
             ended.append(j)
         return ended
 
@@ -825,11 +842,11 @@ class _SearchRun:
         kept = torch.tensor(keep, device=self.device)
         n_frames = max(self.limit_frames[utt] for utt in self.utts)
         beams = (kept.unsqueeze(1) * beam + torch.arange(beam, device=self.device)).view(-1)
-        for name in ("inp_tokens", "prefix", "sequence_scores", "scores", "alive_seq", "alive_log_probs",
-                     "history"):
+        for name in ("inp_tokens", "prefix", "sequence_scores", "scores", "alive_seq", "alive_log_probs"):
             setattr(self, name, getattr(self, name)[beams])
         if self.incremental is not None:
             self.incremental.keep(kept, n_frames)
+            self.pointers[-1] = self.pointers[-1][beams]  # the kept beams' predecessors
         else:
             self.enc_inflated = self.enc_inflated[beams, :n_frames]
             if self.mem_lens is not None:
