@@ -1,9 +1,9 @@
-"""E032 inference: encoder and decoder hidden-representation similarities of processed vs clean speech.
+"""E032 inference: encoder and decoder hidden-representation similarities, processed vs clean.
 
-For every dev and test signal, the four mono 16 kHz files (MSBG-processed left/right, clean reference
-left/right) listed by the CSVs of ``<exp>/cpc1_asr_data<track>/`` go through the fine-tuned ASR; the
-similarities go to ``<exp>/{dev,test}_{enc,dec}_similarity<track suffix>.json``. The stages live in
-:mod:`e032.inference` (docs/asr_infer.md).
+For every dev and test signal, the four mono 16 kHz files (MSBG-processed left/right, clean
+reference left/right) listed by the CSVs of ``<exp>/cpc1_asr_data<track>/`` go through the
+fine-tuned ASR; the similarities go to ``<exp>/{dev,test}_{enc,dec}_similarity<track suffix>.json``.
+The stages live in :mod:`e032.inference` (docs/asr_infer.md).
 
     python infer.py path.root=/data/cpc1 [cpc1_track=open] [device=cpu] [asr_output_folder=...]
         [infer_batch_size=auto]
@@ -45,10 +45,16 @@ def main(cfg: DictConfig) -> None:
     if int(cfg.infer_threads) > 0:
         pin_threads(int(cfg.infer_threads))
     paths = resolve_track(cfg)
-    with torch.no_grad():  # a context, not a global switch: callers (tests, notebooks) keep autograd
+    with (
+        torch.no_grad()
+    ):  # a context, not a global switch: callers (tests, notebooks) keep autograd
         asr = asr_from_config(cfg, paths)
-        logger.info("ASR on %s, decoder representation %s, search arithmetic %s", asr.device,
-                    asr.decoder_representation, asr.searcher.arithmetic(asr.device))
+        logger.info(
+            "ASR on %s, decoder representation %s, search arithmetic %s",
+            asr.device,
+            asr.decoder_representation,
+            asr.searcher.arithmetic(asr.device),
+        )
         for part in PARTS:
             infer_part(cfg, paths, asr, part)
 

@@ -1,9 +1,9 @@
 """Stage 3 of E032: encoder and decoder similarities of processed vs clean speech, per signal.
 
-For every dev and test signal, the four mono 16 kHz files (MSBG-processed left/right, clean reference
-left/right) are read through the four CSVs of ``<exp>/cpc1_asr_data<track>/`` (joined on the ``ID``
-column, never by editing paths), passed through the fine-tuned ASR (:mod:`e032.asr`) and compared
-(:mod:`e032.similarity`). Outputs (signal ID -> raw similarity) go to
+For every dev and test signal, the four mono 16 kHz files (MSBG-processed left/right, clean
+reference left/right) are read through the four CSVs of ``<exp>/cpc1_asr_data<track>/`` (joined on
+the ``ID`` column, never by editing paths), passed through the fine-tuned ASR (:mod:`e032.asr`) and
+compared (:mod:`e032.similarity`). Outputs (signal ID -> raw similarity) go to
 ``<exp>/{dev,test}_{enc,dec}_similarity<track suffix>.json``; ``infer.py`` is the script.
 
 Speed-ups over the original, none of which changes a number beyond float rounding (< 1e-5 on the
@@ -52,10 +52,15 @@ PARTS: Final = ("dev", "test")
 EAR_KINDS: Final = (("left", "msbg"), ("right", "msbg"), ("left", "ref"), ("right", "ref"))
 # ASR yaml keys that change the similarities (ctc_scorer, decoder_cache and the batch size change
 # only the speed, and the numbers by float rounding)
-SEARCH_SETTINGS: Final = ("test_beam_size", "ctc_weight_decode", "min_decode_ratio", "max_decode_ratio",
-                          "temperature")
-# infer_batch_size=auto: utterances per search on a CPU (benchmarks/asr_infer_speed.py: the demo-size
-# model's signals/s stops growing at about this size on 2 cores; docs/asr_infer.md, "Measured")
+SEARCH_SETTINGS: Final = (
+    "test_beam_size",
+    "ctc_weight_decode",
+    "min_decode_ratio",
+    "max_decode_ratio",
+    "temperature",
+)
+# infer_batch_size=auto: utterances per search on a CPU (benchmarks/asr_infer_speed.py: the
+# demo-size model's signals/s grows little beyond it on 2 cores; docs/asr_infer.md, "Measured")
 CPU_AUTO_BATCH_SIZE: Final = 16
 # on CUDA: the share of the device memory the search may plan for, and the largest batch
 CUDA_MEMORY_SHARE: Final = 0.5
@@ -127,13 +132,23 @@ def signal_table(paths: TrackPaths, part: str) -> list[SignalFiles]:
     for (ear, kind), table in tables.items():
         if set(table) != set(ids):
             diff = sorted(set(ids) ^ set(table))[:3]
-            raise ValueError(f"{paths.asr_csv(ear, part, kind)} and {paths.asr_csv('left', part, 'msbg')} "
-                             f"list different signals (e.g. {diff})")
+            raise ValueError(
+                f"{paths.asr_csv(ear, part, kind)} and {paths.asr_csv('left', part, 'msbg')} "
+                f"list different signals (e.g. {diff})"
+            )
     for (ear, kind), table in tables.items():
         for wav in dict.fromkeys(table.values()):
             check_listed_wav(wav, paths.asr_csv(ear, part, kind), paths.asr_data_dir)
-    return [SignalFiles(s, tables[("left", "msbg")][s], tables[("right", "msbg")][s],
-                        tables[("left", "ref")][s], tables[("right", "ref")][s]) for s in ids]
+    return [
+        SignalFiles(
+            s,
+            tables[("left", "msbg")][s],
+            tables[("right", "msbg")][s],
+            tables[("left", "ref")][s],
+            tables[("right", "ref")][s],
+        )
+        for s in ids
+    ]
 
 
 def check_listed_wav(wav: Path, csv_path: Path, data_dir: Path) -> None:
@@ -145,18 +160,24 @@ def check_listed_wav(wav: Path, csv_path: Path, data_dir: Path) -> None:
         Naming the file, the CSV and what to do.
     """
     if data_dir.resolve() not in wav.resolve().parents:
-        raise ValueError(f"{wav} listed in {csv_path} is outside this experiment's {data_dir} (CSVs "
-                         "of a copied or moved experiment folder?): run prepare_data.py with this "
-                         "path.exp_folder to rewrite the CSVs (finished files are kept)")
+        raise ValueError(
+            f"{wav} listed in {csv_path} is outside this experiment's {data_dir} (CSVs "
+            "of a copied or moved experiment folder?): run prepare_data.py with this "
+            "path.exp_folder to rewrite the CSVs (finished files are kept)"
+        )
     if not wav.is_file():
         raise FileNotFoundError(f"{wav} listed in {csv_path} does not exist")
     info = sf.info(str(wav))
     if (info.samplerate, info.channels) != (SAMPLE_RATE, 1):
-        raise ValueError(f"{wav} listed in {csv_path}: {info.channels} channel(s) at {info.samplerate} Hz, "
-                         f"expected mono at {SAMPLE_RATE} Hz")
+        raise ValueError(
+            f"{wav} listed in {csv_path}: {info.channels} channel(s) at {info.samplerate} Hz, "
+            f"expected mono at {SAMPLE_RATE} Hz"
+        )
     if info.frames < MIN_ASR_INPUT_S * SAMPLE_RATE:
-        raise ValueError(f"{wav} listed in {csv_path} is {info.frames / SAMPLE_RATE:.3f} s long; the ASR "
-                         f"needs at least {MIN_ASR_INPUT_S} s (is its HA output shorter than trim_s?)")
+        raise ValueError(
+            f"{wav} listed in {csv_path} is {info.frames / SAMPLE_RATE:.3f} s long; the ASR "
+            f"needs at least {MIN_ASR_INPUT_S} s (is its HA output shorter than trim_s?)"
+        )
 
 
 def read_mono(path: Path) -> np.ndarray:
@@ -221,7 +242,9 @@ def encode_batch_files(asr: ASRModel, batch: Batch) -> dict[Path, torch.Tensor]:
     """
     encs: dict[Path, torch.Tensor] = {}
     for left, right in dict.fromkeys(batch_pairs(batch)):
-        for path, enc in zip((left, right), asr.encode_batch([read_mono(left), read_mono(right)]), strict=True):
+        for path, enc in zip(
+            (left, right), asr.encode_batch([read_mono(left), read_mono(right)]), strict=True
+        ):
             encs.setdefault(path, enc)
     return encs
 
@@ -250,13 +273,15 @@ class BatchRepresentations:
         return [self.representations[left], self.representations[right]]
 
 
-def pair_representations(source: BatchRepresentations, left: Path, right: Path) -> list[Representation]:
+def pair_representations(
+    source: BatchRepresentations, left: Path, right: Path
+) -> list[Representation]:
     """Representations of a left/right pair, from its batch."""
     return source.pair(left, right)
 
 
 def resolve_batch_size(batch_size: BatchSize, asr: ASRModel, signals: Sequence[SignalFiles]) -> int:
-    """``batch_size`` as an integer: ``auto`` = :data:`CPU_AUTO_BATCH_SIZE` on CPU, by memory on CUDA.
+    """``batch_size`` as an integer: ``auto`` = :data:`CPU_AUTO_BATCH_SIZE` on CPU, else by memory.
 
     On CUDA, ``auto`` divides :data:`CUDA_MEMORY_SHARE` of the device's total memory (not the free
     memory, so that the plan, hence the rounding, is the same on every run) by the estimated search
@@ -269,7 +294,9 @@ def resolve_batch_size(batch_size: BatchSize, asr: ASRModel, signals: Sequence[S
     """
     if str(batch_size) != "auto":
         if isinstance(batch_size, bool) or not str(batch_size).isdigit() or int(batch_size) < 1:
-            raise ValueError(f"infer_batch_size must be 'auto' or an integer >= 1, got {batch_size!r}")
+            raise ValueError(
+                f"infer_batch_size must be 'auto' or an integer >= 1, got {batch_size!r}"
+            )
         return int(batch_size)
     if asr.device.type != "cuda":
         return CPU_AUTO_BATCH_SIZE
@@ -306,18 +333,26 @@ def load_done(json_paths: Sequence[Path]) -> dict[str, list[float]]:
     return {s: [t[s] for t in tables] for s in done}
 
 
-def compute_part(asr: ASRModel, signals: Sequence[SignalFiles], enc_json: Path, dec_json: Path,
-                 flush_every: int = 20, dtw: str = "fastdtw", progress: bool = False,
-                 on_signal: Callable[[str], None] | None = None, record: StageRecord | None = None,
-                 batch_size: BatchSize = "auto") -> dict[str, tuple[float, float]]:
+def compute_part(
+    asr: ASRModel,
+    signals: Sequence[SignalFiles],
+    enc_json: Path,
+    dec_json: Path,
+    flush_every: int = 20,
+    dtw: str = "fastdtw",
+    progress: bool = False,
+    on_signal: Callable[[str], None] | None = None,
+    record: StageRecord | None = None,
+    batch_size: BatchSize = "auto",
+) -> dict[str, tuple[float, float]]:
     """Similarities of all ``signals``, resuming from and flushing to ``enc_json`` / ``dec_json``.
 
-    Signals are processed in batches of whole scenes (:func:`plan_batches`), so each scene's reference
-    representations are computed once; the next batch is read and encoded, and the previous batch's
-    similarities computed, in background threads while a batch is searched. The
-    JSON files list the signals in ``signals`` order. With a ``record``, a signal is done only if its
-    four files, the ASR checkpoint files and the settings are those its similarities were computed
-    from (else it is recomputed); the record is flushed with the JSONs.
+    Signals are processed in batches of whole scenes (:func:`plan_batches`), so each scene's
+    reference representations are computed once; the next batch is read and encoded, and the
+    previous batch's similarities computed, in background threads while a batch is searched. The
+    JSON files list the signals in ``signals`` order. With a ``record``, a signal is done only if
+    its four files, the ASR checkpoint files and the settings are those its similarities were
+    computed from (else it is recomputed); the record is flushed with the JSONs.
 
     Returns
     -------
@@ -337,9 +372,13 @@ def compute_part(asr: ASRModel, signals: Sequence[SignalFiles], enc_json: Path, 
     units = {s.signal: Unit(s.signal, s.files + checkpoint, params, ()) for s in signals}
     stale = {u.key for u in record.stale(units.values())} if record is not None else set()
     todo = {s.signal for s in signals if s.signal not in results or s.signal in stale}
-    logger.info("%s: %d signals, %d already done", enc_json.name, len(signals), len(signals) - len(todo))
+    logger.info(
+        "%s: %d signals, %d already done", enc_json.name, len(signals), len(signals) - len(todo)
+    )
     size = resolve_batch_size(batch_size, asr, signals)
-    batches = [b for b in plan_batches(signals, size) if any(s.signal in todo for sc in b for s in sc)]
+    batches = [
+        b for b in plan_batches(signals, size) if any(s.signal in todo for sc in b for s in sc)
+    ]
 
     def flush() -> None:
         ordered = [s.signal for s in signals if s.signal in results]
@@ -380,9 +419,10 @@ def compute_part(asr: ASRModel, signals: Sequence[SignalFiles], enc_json: Path, 
     return {s.signal: results[s.signal] for s in signals}
 
 
-def batch_similarities(reps: BatchRepresentations, batch: Batch, todo: set[str],
-                       dtw: str) -> list[tuple[SignalFiles, tuple[float, float]]]:
-    """``(signal, (enc, dec) similarities)`` of the signals of ``batch`` in ``todo``, in batch order."""
+def batch_similarities(
+    reps: BatchRepresentations, batch: Batch, todo: set[str], dtw: str
+) -> list[tuple[SignalFiles, tuple[float, float]]]:
+    """``(signal, (enc, dec) similarities)`` of the signals of ``batch`` in ``todo``, in order."""
     done = []
     for scene in batch:
         items = [item for item in scene if item.signal in todo]
@@ -393,7 +433,7 @@ def batch_similarities(reps: BatchRepresentations, batch: Batch, todo: set[str],
 
 
 def represent_batches(asr: ASRModel, batches: Sequence[Batch], batch_size: int):
-    """Yield ``(batch, BatchRepresentations)``; a background thread reads and encodes the next batch.
+    """Yield ``(batch, BatchRepresentations)``; a background thread reads and encodes the next one.
 
     Raises
     ------
@@ -417,16 +457,23 @@ def represent_batches(asr: ASRModel, batches: Sequence[Batch], batch_size: int):
             yield batch, reps
 
 
-def signal_similarities(source: BatchRepresentations, item: SignalFiles, ref_l: Representation,
-                        ref_r: Representation, dtw: str) -> tuple[float, float]:
+def signal_similarities(
+    source: BatchRepresentations,
+    item: SignalFiles,
+    ref_l: Representation,
+    ref_r: Representation,
+    dtw: str,
+) -> tuple[float, float]:
     """Encoder and decoder similarity of one signal, given its scene's reference representations."""
     try:
         proc_l, proc_r = pair_representations(source, item.left_proc, item.right_proc)
         enc = encoder_similarity(proc_l.enc, proc_r.enc, ref_l.enc, ref_r.enc)
         dec = decoder_similarity(proc_l.dec, proc_r.dec, ref_l.dec, ref_r.dec, method=dtw)
     except Exception as err:
-        err.add_note(f"while computing the similarities of signal {item.signal} from {item.left_proc}, "
-                     f"{item.right_proc}, {item.left_ref}, {item.right_ref}")
+        err.add_note(
+            f"while computing the similarities of signal {item.signal} from {item.left_proc}, "
+            f"{item.right_proc}, {item.left_ref}, {item.right_ref}"
+        )
         raise
     logger.debug("%s: enc %.6f dec %.6f", item.signal, enc, dec)
     return enc, dec
@@ -434,25 +481,35 @@ def signal_similarities(source: BatchRepresentations, item: SignalFiles, ref_l: 
 
 def similarity_settings(asr: ASRModel, dtw: str) -> dict:
     """The settings that change the similarities (not the device, nor the speed-only variants)."""
-    return {"dtw": dtw, "decoder_representation": asr.decoder_representation,
-            **{key: asr.hparams[key] for key in SEARCH_SETTINGS}}
+    return {
+        "dtw": dtw,
+        "decoder_representation": asr.decoder_representation,
+        **{key: asr.hparams[key] for key in SEARCH_SETTINGS},
+    }
 
 
 # ============================================================================ configuration
 def asr_from_config(cfg: DictConfig, paths: TrackPaths) -> ASRModel:
-    """Load the ASR named by the config (folder, yaml, overrides, device, decoder representation)."""
-    folder = Path(str(cfg.asr_output_folder)).expanduser() if cfg.asr_output_folder else paths.asr_dir
+    """Load the ASR the config names (folder, yaml, overrides, device, decoder representation)."""
+    folder = (
+        Path(str(cfg.asr_output_folder)).expanduser() if cfg.asr_output_folder else paths.asr_dir
+    )
     overrides: dict = {}
     if cfg.asr_overrides_file:
         overrides.update(read_yaml_overrides(repo_path(cfg.asr_overrides_file)))
     if cfg.asr_overrides:  # an empty mapping is falsy: nothing to add
         overrides.update(OmegaConf.to_container(cfg.asr_overrides, resolve=True))
-    return load_asr(folder, yaml_path=repo_path(cfg.asr_config), overrides=overrides, device=cfg.device,
-                    decoder_representation=cfg.decoder_representation)
+    return load_asr(
+        folder,
+        yaml_path=repo_path(cfg.asr_config),
+        overrides=overrides,
+        device=cfg.device,
+        decoder_representation=cfg.decoder_representation,
+    )
 
 
 def repo_path(name: str) -> Path:
-    """``name`` as given if absolute, else relative to the repository (not the current directory)."""
+    """``name`` as given if absolute, else relative to the repository (not the current folder)."""
     path = Path(str(name)).expanduser()
     return path if path.is_absolute() else REPO_ROOT / path
 
@@ -472,8 +529,21 @@ def infer_part(cfg: DictConfig, paths: TrackPaths, asr: ASRModel, part: str) -> 
     files = [paths.similarity_json(part, rep) for rep in ("enc", "dec")]
     dtw = str(cfg.dtw)
     stamp = paths.exp_folder / f"{part}_similarity_settings{paths.suffix}.json"
-    check_or_write_stamp(stamp, similarity_settings(asr, dtw),
-                         f"delete {files[0]}, {files[1]} and {stamp} to recompute them")
-    with StageRecord(paths.exp_folder, f"{part}_similarity{paths.suffix}", flush_s=float("inf")) as record:
-        compute_part(asr, signal_table(paths, part), *files, flush_every=int(cfg.flush_every), dtw=dtw,
-                     progress=bool(cfg.progress), record=record, batch_size=cfg.infer_batch_size)
+    check_or_write_stamp(
+        stamp,
+        similarity_settings(asr, dtw),
+        f"delete {files[0]}, {files[1]} and {stamp} to recompute them",
+    )
+    with StageRecord(
+        paths.exp_folder, f"{part}_similarity{paths.suffix}", flush_s=float("inf")
+    ) as record:
+        compute_part(
+            asr,
+            signal_table(paths, part),
+            *files,
+            flush_every=int(cfg.flush_every),
+            dtw=dtw,
+            progress=bool(cfg.progress),
+            record=record,
+            batch_size=cfg.infer_batch_size,
+        )

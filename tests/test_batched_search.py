@@ -4,9 +4,9 @@ Every utterance's result must be the one a search of it alone gives: hypotheses,
 step counts, step limits and slot-0 prefixes exactly; decoder representations and scores within 1e-5
 (the oracle's tolerance; float32 kernels round a batch differently from one utterance). Checked for
 every implementation of the CTC prefix scorer and the decoder (the fast ones and the original's
-arithmetic), on the tiny oracle checkpoint, with inputs of 26-76 encoder frames and one utterance whose
-search ends after a few steps while the others go on for tens of steps. ``E032_TEST_DEVICE=cuda`` runs
-them on a GPU (benchmarks/gpu_infer_check.sh).
+arithmetic), on the tiny oracle checkpoint, with inputs of 26-76 encoder frames and one utterance
+whose search ends after a few steps while the others go on for tens of steps.
+``E032_TEST_DEVICE=cuda`` runs them on a GPU (benchmarks/gpu_infer_check.sh).
 """
 
 from __future__ import annotations
@@ -25,9 +25,17 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
-TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
-        "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100,
-        "test_beam_size": 10}
+TINY = {
+    "d_model": 32,
+    "nhead": 4,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
+    "d_ffn": 64,
+    "cnn_channels": [8, 16, 16],
+    "transformer_input_size": 320,
+    "output_neurons": 100,
+    "test_beam_size": 10,
+}
 ATOL = 1e-5  # decoder states and scores (the oracle's tolerance)
 DEVICE = os.environ.get("E032_TEST_DEVICE", "cpu")
 ARITHMETIC = [("fast", True), ("reference", False), ("fast", False), ("reference", True)]
@@ -44,9 +52,16 @@ def tiny_asr():
 
 @pytest.fixture(scope="module")
 def encodings(tiny_asr):
-    """Encoder outputs of 7 utterances: 26-76 frames; the 0.3-s cut (6 frames) ends after ~4 steps."""
-    wavs = [_wav("in5_C"), _wav("in1_A_left_proc"), _wav("in0_A_left_ref"), _wav("in3_A_right_proc"),
-            _wav("in4_B"), _wav("in5_C")[:4800], _wav("in5_C")[16000:40000]]
+    """Encoder outputs of 7 utterances of 6-76 frames; the 0.3-s cut ends after ~4 steps."""
+    wavs = [
+        _wav("in5_C"),
+        _wav("in1_A_left_proc"),
+        _wav("in0_A_left_ref"),
+        _wav("in3_A_right_proc"),
+        _wav("in4_B"),
+        _wav("in5_C")[:4800],
+        _wav("in5_C")[16000:40000],
+    ]
     return [tiny_asr.encode(w) for w in wavs]
 
 
@@ -90,7 +105,10 @@ def test_padded_batch_searches_each_utterance_as_alone(tiny_asr, encodings, scor
 
 def test_search_of_one_utterance_is_unchanged_by_enc_lens(tiny_asr, encodings):
     enc = encodings[1].unsqueeze(0).to(DEVICE)
-    plain, exact = tiny_asr.searcher.search(enc), tiny_asr.searcher.search(enc, enc_lens=[enc.shape[1]])
+    plain, exact = (
+        tiny_asr.searcher.search(enc),
+        tiny_asr.searcher.search(enc, enc_lens=[enc.shape[1]]),
+    )
     _assert_same(exact, plain)
     torch.testing.assert_close(exact.dec_out[0], plain.dec_out[0], rtol=0, atol=0)
 
@@ -109,14 +127,18 @@ def test_represent_batch_of_unequal_lengths_equals_represent(tiny_asr):
     for wav, rep in zip(wavs, batched, strict=True):
         alone = tiny_asr.represent(wav)
         assert rep.hyp == alone.hyp
-        torch.testing.assert_close(rep.enc, alone.enc, rtol=0, atol=2e-6)  # the encoder runs per length
+        torch.testing.assert_close(
+            rep.enc, alone.enc, rtol=0, atol=2e-6
+        )  # the encoder runs per length
         torch.testing.assert_close(rep.dec, alone.dec, rtol=0, atol=ATOL)
         assert rep.score == pytest.approx(alone.score, abs=ATOL)
 
 
 def test_enc_lens_are_validated(tiny_asr, encodings):
     batch, lens = _pad(encodings[:2])
-    with pytest.raises(ValueError, match=r"enc_lens must be 2 lengths in \[1, 76\] frames, got \[77, 53\]"):
+    with pytest.raises(
+        ValueError, match=r"enc_lens must be 2 lengths in \[1, 76\] frames, got \[77, 53\]"
+    ):
         tiny_asr.searcher.search(batch, enc_lens=lens + torch.tensor([1, 0]))
 
 
@@ -132,8 +154,9 @@ def test_auto_arithmetic_is_the_table_of_the_device(tiny_asr):
     auto = bs.TransformerBeamSearch(modules, 1, 2, 0, 0.0, 1.0, 4, 0.4)
     for device in ("cpu", "cuda", "cuda:1"):
         assert auto.arithmetic(device) == bs.FASTEST_ARITHMETIC[torch.device(device).type]
-    fixed = bs.TransformerBeamSearch(modules, 1, 2, 0, 0.0, 1.0, 4, 0.4, ctc_scorer="reference",
-                                     decoder_cache=False)
+    fixed = bs.TransformerBeamSearch(
+        modules, 1, 2, 0, 0.0, 1.0, 4, 0.4, ctc_scorer="reference", decoder_cache=False
+    )
     assert fixed.arithmetic("cuda") == ("reference", False)
 
 

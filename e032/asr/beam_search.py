@@ -51,13 +51,16 @@ logger = logging.getLogger(__name__)
 
 CTCScorerName = Literal["fast", "reference", "auto"]
 # The fastest exact arithmetic per device type, (ctc_scorer, decoder_cache), taken by the setting
-# "auto" (docs/asr_infer.md, "Measured"). CPU: measured (3-10x faster than the original's at every
-# batch size). CUDA: the same choice, from the arithmetic rather than a measurement at batch size:
-# the original's per-token recursion keeps a [T, 2, beams, vocab] float32 tensor per step (12.7 GB for
-# 32 utterances x 66 beams x 5000 tokens x 150 frames, looped over the frames) and re-decodes every
-# prefix, while one H100 step at batch size 1 favoured it (0.015 s vs 0.022 s); run
-# benchmarks/gpu_infer_check.sh and override with ctc_scorer / decoder_cache if it says otherwise.
-FASTEST_ARITHMETIC: Final[dict[str, tuple[str, bool]]] = {"cpu": ("fast", True), "cuda": ("fast", True)}
+# "auto" (docs/asr_infer.md, "Measured"). CPU: measured (~9x the original's arithmetic with the
+# demo-size model). CUDA: the same choice, from the arithmetic rather than a measurement at batch
+# size: the original's per-token recursion keeps a [T, 2, beams, vocab] float32 tensor per step
+# (12.7 GB for 32 utterances x 66 beams x 5000 tokens x 150 frames, looped over the frames) and
+# re-decodes every prefix, while one H100 step at batch size 1 favoured it (0.015 s vs 0.022 s);
+# run benchmarks/gpu_infer_check.sh and override ctc_scorer / decoder_cache if it says otherwise.
+FASTEST_ARITHMETIC: Final[dict[str, tuple[str, bool]]] = {
+    "cpu": ("fast", True),
+    "cuda": ("fast", True),
+}
 
 
 @dataclass
@@ -89,8 +92,8 @@ class SearchResult:
     max_decode_steps : int
         The step limit of this search (the largest of ``step_limits``).
     step_limits : list of int
-        Per utterance, its step limit ``int(T * max_decode_ratio)`` (at least 1), ``T`` being its own
-        length in the exact batched search and the padded length otherwise.
+        Per utterance, its step limit ``int(T * max_decode_ratio)`` (at least 1), ``T`` being its
+        own length in the exact batched search and the padded length otherwise.
     """
 
     hyps: list[list[int]]
@@ -106,8 +109,10 @@ class SearchResult:
     step_limits: list[int] = field(default_factory=list)
 
     def select(self, index: int) -> SearchResult:
-        """The result of utterance ``index`` alone (batch size 1; ``topk_hyps`` padded to its own width)."""
-        width = max((len(hyp) for hyp, _, _ in self.finished[index]), default=0) if self.finished else 0
+        """Utterance ``index``'s result alone (batch size 1, ``topk_hyps`` at its own width)."""
+        width = 0
+        if self.finished:
+            width = max((len(hyp) for hyp, _, _ in self.finished[index]), default=0)
         return SearchResult(
             hyps=[self.hyps[index]], topk_hyps=self.topk_hyps[index:index + 1, :, :width or None],
             topk_scores=self.topk_scores[index:index + 1], topk_lengths=self.topk_lengths[index:index + 1],
@@ -154,14 +159,15 @@ class _CTCPrefixScorerBase:
         self.n_beams = self.batch_size * self.beam_size
         self.xb = self.xnb[:, :, self.blank_index]  # [T, B]: log p_t(blank)
         self.last_frame = (self.enc_lens - 1).repeat_interleave(self.beam_size)  # [N]
-        self.batch_of_beam = torch.arange(self.batch_size, device=self.device).repeat_interleave(self.beam_size)
+        utterances = torch.arange(self.batch_size, device=self.device)
+        self.batch_of_beam = utterances.repeat_interleave(self.beam_size)
         self.beam_offset = torch.arange(self.batch_size, device=self.device) * self.beam_size
         frames = torch.arange(self.max_enc_len, device=self.device)
         self.frame_valid = frames.unsqueeze(1) <= self.last_frame.unsqueeze(0)  # [T, N]
         self.padded = not bool(self.frame_valid.all())
 
     def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
-        """Keep only ``utterances`` (indices ``[B']``) and the first ``n_frames`` frames (their longest).
+        """Keep only ``utterances`` (indices ``[B']``) and the first ``n_frames`` frames.
 
         Frames beyond an utterance's length contribute nothing to its scores, so dropping them (and
         the finished utterances) changes no kept utterance's result.
@@ -354,15 +360,16 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
         return r, psi_sel
 
     def _recurse_scan_padded(self, r, phi, x_tok, x_blank, start: int) -> None:
-        """:meth:`_recurse_scan` for a padded batch whose prefixes all start before their last frame.
+        """:meth:`_recurse_scan` for a padded batch whose prefixes all start before their end.
 
-        The scan runs on posteriors set to 1 (log 0) on padded frames, which leaves every valid frame
-        as it is alone (cumulative sums only look back); padded frames then get what the frame loop
-        gives on the masked posteriors: no non-blank path (``minus_inf``) and the blank variable held
-        at the prefix probability of the last frame.
+        The scan runs on posteriors set to 1 (log 0) on padded frames, which leaves every valid
+        frame as it is alone (cumulative sums only look back); padded frames then get what the
+        frame loop gives on the masked posteriors: no non-blank path (``minus_inf``) and the blank
+        variable held at the prefix probability of the last frame.
         """
         pad = ~self.frame_valid  # [T, N]
-        self._recurse_scan(r, phi, x_tok.masked_fill(pad, 0.0), x_blank.masked_fill(pad, 0.0), start)
+        x_tok, x_blank = x_tok.masked_fill(pad, 0.0), x_blank.masked_fill(pad, 0.0)
+        self._recurse_scan(r, phi, x_tok, x_blank, start)
         beams = torch.arange(self.n_beams, device=self.device)
         held = torch.logsumexp(r[self.last_frame, :, beams], dim=1)  # [N]
         r[:, 0] = r[:, 0].masked_fill(pad, self.minus_inf)
@@ -395,7 +402,7 @@ class IncrementalDecoder:
         self.cache_v: list[torch.Tensor | None] = [None] * len(self.layers)
         self.cross = [self._project_memory(layer.multihead_attn.att, enc_states) for layer in self.layers]
         self.position = 0
-        # [B, 1, 1, T] True on padded frames (cross-attention key padding mask), None without padding
+        # [B, 1, 1, T] True on padded frames (cross-attention key padding mask); None: no padding
         self.memory_pad: torch.Tensor | None = None
         if enc_lens is not None:
             frames = torch.arange(enc_states.shape[1], device=enc_states.device)
@@ -403,9 +410,10 @@ class IncrementalDecoder:
             self.memory_pad = pad[:, None, None, :] if bool(pad.any()) else None
 
     def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
-        """Keep the caches of ``utterances`` only (indices ``[B']``), and the first ``n_frames`` frames."""
+        """Keep the caches of ``utterances`` only (indices ``[B']``) and the first ``n_frames``."""
         self.batch_size = len(utterances)
-        self.cross = [(k[utterances, :, :n_frames], v[utterances, :, :n_frames]) for k, v in self.cross]
+        self.cross = [(k[utterances, :, :n_frames], v[utterances, :, :n_frames])
+                      for k, v in self.cross]
         self.cache_k = [c[utterances] for c in self.cache_k]
         self.cache_v = [c[utterances] for c in self.cache_v]
         if self.memory_pad is not None:
@@ -513,8 +521,8 @@ class TransformerBeamSearch(torch.nn.Module):
     minus_inf : float
         Value used to block candidates (-1e20 as in the original).
     ctc_scorer : {"auto", "fast", "reference"}
-        Implementation of the CTC prefix scorer (see module docstring); ``auto`` = the fastest on the
-        device of the encoder states (:data:`FASTEST_ARITHMETIC`).
+        Implementation of the CTC prefix scorer (see module docstring); ``auto`` = the fastest on
+        the device of the encoder states (:data:`FASTEST_ARITHMETIC`).
     decoder_cache : bool or "auto"
         Decode only the new position at each step, with key/value caches (:class:`IncrementalDecoder`);
         False re-decodes every prefix at every step as the original (same numbers up to rounding);
@@ -531,7 +539,8 @@ class TransformerBeamSearch(torch.nn.Module):
     def __init__(self, modules, bos_index: int, eos_index: int, blank_index: int, min_decode_ratio: float,
                  max_decode_ratio: float, beam_size: int, ctc_weight: float, temperature: float = 1.0,
                  length_normalization: bool = True, topk: int = 10, minus_inf: float = -1e20,
-                 ctc_scorer: CTCScorerName = "auto", decoder_cache: bool | Literal["auto"] = "auto"):
+                 ctc_scorer: CTCScorerName = "auto",
+                 decoder_cache: bool | Literal["auto"] = "auto"):
         super().__init__()
         if len(modules) != 3:
             raise ValueError(f"modules must be [Transformer, seq_lin, ctc_lin], got {len(modules)} modules")
@@ -542,7 +551,8 @@ class TransformerBeamSearch(torch.nn.Module):
             raise ValueError("joint CTC/attention decoding needs distinct bos, eos and blank indices, got "
                              f"{bos_index}, {eos_index}, {blank_index}")
         if ctc_scorer not in ("fast", "reference", "auto"):
-            raise ValueError(f"ctc_scorer must be 'fast', 'reference' or 'auto', got {ctc_scorer!r}")
+            raise ValueError(f"ctc_scorer must be 'fast', 'reference' or 'auto', "
+                             f"got {ctc_scorer!r}")
         if decoder_cache not in (True, False, "auto"):
             raise ValueError(f"decoder_cache must be True, False or 'auto', got {decoder_cache!r}")
         if beam_size < 1 or topk < 1:
@@ -573,8 +583,9 @@ class TransformerBeamSearch(torch.nn.Module):
         cache = fastest[1] if self.decoder_cache == "auto" else bool(self.decoder_cache)
         return scorer, cache
 
-    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor, enc_lens: torch.Tensor | None):
-        """Decode the whole prefix of every beam; log-probs of the next token and the decoder output.
+    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor,
+                      enc_lens: torch.Tensor | None):
+        """Decode every beam's whole prefix: log-probs of the next token and the decoder output.
 
         ``enc_lens`` (``[N]`` frames, exact batched search with padding) masks each beam's padded
         frames in the cross-attention; the recipe's copy passed no source mask.
@@ -588,8 +599,8 @@ class TransformerBeamSearch(torch.nn.Module):
                          length_aware: bool):
         ctc_log_probs = torch.log_softmax(self.ctc_lin(enc_states), dim=-1)
         cls = CTCPrefixScorerFast if scorer == "fast" else CTCPrefixScorerReference
-        return cls(ctc_log_probs, enc_lens, self.beam_size, self.blank_index, self.eos_index, self.minus_inf,
-                   length_aware=length_aware)
+        return cls(ctc_log_probs, enc_lens, self.beam_size, self.blank_index, self.eos_index,
+                   self.minus_inf, length_aware=length_aware)
 
     @torch.no_grad()
     def search(self, enc_states: torch.Tensor, wav_lens: torch.Tensor | None = None,
@@ -601,14 +612,14 @@ class TransformerBeamSearch(torch.nn.Module):
         enc_states : torch.Tensor
             ``[B, T, d_model]`` encoder outputs, zero-padded at the end.
         wav_lens : torch.Tensor, optional
-            ``[B]`` relative lengths (SpeechBrain's convention): the original's batch semantics, with
-            step limits from the padded length ``T`` and no source mask (training validation). Equal
-            to one-at-a-time searches only without padding.
+            ``[B]`` relative lengths (SpeechBrain's convention): the original's batch semantics,
+            with step limits from the padded length ``T`` and no source mask (training
+            validation). Equal to one-at-a-time searches only without padding.
         enc_lens : torch.Tensor or sequence of int, optional
-            ``[B]`` lengths in frames: the **exact batched search**. Every utterance gets its own step
-            limits, the cross-attention and the CTC prefix scores ignore its padded frames, and it
-            leaves the batch when its search ends, so its result is the one a search of it alone
-            gives (float rounding aside).
+            ``[B]`` lengths in frames: the **exact batched search**. Every utterance gets its own
+            step limits, the cross-attention and the CTC prefix scores ignore its padded frames,
+            and it leaves the batch when its search ends, so its result is the one a search of it
+            alone gives (float rounding aside).
 
         Returns
         -------
@@ -621,9 +632,10 @@ class TransformerBeamSearch(torch.nn.Module):
         exact = enc_lens is not None
         if exact:
             enc_lens = torch.as_tensor(enc_lens, device=device).long()
-            if enc_lens.shape != (batch_size,) or int(enc_lens.min()) < 1 or int(enc_lens.max()) > n_frames:
-                raise ValueError(f"enc_lens must be {batch_size} lengths in [1, {n_frames}] frames, got "
-                                 f"{enc_lens.tolist()}")
+            valid = enc_lens.shape == (batch_size,) and int(enc_lens.min()) >= 1
+            if not valid or int(enc_lens.max()) > n_frames:
+                raise ValueError(f"enc_lens must be {batch_size} lengths in [1, {n_frames}] "
+                                 f"frames, got {enc_lens.tolist()}")
             enc_states = enc_states[:, :int(enc_lens.max())]
             limit_frames = enc_lens.tolist()
         else:
@@ -635,7 +647,7 @@ class TransformerBeamSearch(torch.nn.Module):
         return run.execute()
 
     def _store_finished(self, mask, alive_seq, alive_log_probs, scores, finished, utts) -> None:
-        """Append the beams flagged in ``mask`` (in beam order) until an utterance has ``beam_size``.
+        """Store the beams flagged in ``mask`` as finished (in beam order, ``beam_size`` at most).
 
         ``utts[j]`` is the utterance (index into ``finished``) of the ``j``-th group of beams.
         """
@@ -647,9 +659,9 @@ class TransformerBeamSearch(torch.nn.Module):
     def _top_hypotheses(self, finished, own_width: bool = False):
         """Rank the finished hypotheses of each utterance by their (normalised) score.
 
-        A best hypothesis that did not end with EOS is the row of the zero-padded top-k tensor, as the
-        original (``batch_filter_seq2seq_output``): padded to the batch's longest hypothesis, or, with
-        ``own_width``, to the longest of its own utterance (what a search of it alone gives).
+        A best hypothesis that did not end with EOS is the row of the zero-padded top-k tensor, as
+        the original (``batch_filter_seq2seq_output``): padded to the batch's longest hypothesis,
+        or, with ``own_width``, to the longest of its own utterance (what a search alone gives).
         """
         all_hyps, all_scores, all_log_probs = [], [], []
         for utt_finished in finished:
@@ -666,7 +678,7 @@ class TransformerBeamSearch(torch.nn.Module):
         topk_hyps = padded[flat].view(batch_size, self.topk, -1)
         topk_lengths = lengths[flat.cpu()].view(batch_size, self.topk)
         best = topk_hyps[:, 0, :].tolist()
-        if own_width:  # as alone: a best hypothesis without EOS keeps the padding of its own batch only
+        if own_width:  # as alone: a best hypothesis without EOS keeps only its own padding
             widths = [max(len(hyp) for hyp, _, _ in utt_finished) for utt_finished in finished]
             best = [row[:width] for row, width in zip(best, widths, strict=True)]
         hyps = [h[: h.index(self.eos_index)] if self.eos_index in h else h for h in best]
@@ -677,42 +689,56 @@ class TransformerBeamSearch(torch.nn.Module):
 
 
 class _SearchRun:
-    """One run of :meth:`TransformerBeamSearch.search`: the live beams and their step-by-step update.
+    """One run of :meth:`TransformerBeamSearch.search`: the live beams and their update per step.
 
-    Beams are grouped per utterance (``beam_size`` consecutive beams); ``utts[j]`` is the batch index of
-    group ``j``. In the exact mode (``exact``), a group leaves the batch when its search ends, and the
-    frames beyond the longest remaining utterance are dropped with it (:meth:`_drop`).
+    Beams are grouped per utterance (``beam_size`` consecutive beams); ``utts[j]`` is the batch
+    index of group ``j``. In the exact mode (``exact``), a group leaves the batch when its search
+    ends, and the frames beyond the longest remaining utterance are dropped with it (:meth:`_drop`).
     """
 
-    def __init__(self, searcher: TransformerBeamSearch, enc_states: torch.Tensor, enc_lens: torch.Tensor,
-                 limit_frames: list[int], exact: bool):
+    def __init__(
+        self,
+        searcher: TransformerBeamSearch,
+        enc_states: torch.Tensor,
+        enc_lens: torch.Tensor,
+        limit_frames: list[int],
+        exact: bool,
+    ):
         s = self.s = searcher
         beam, batch_size = s.beam_size, enc_states.shape[0]
         device = self.device = enc_states.device
         self.exact, self.limit_frames = exact, limit_frames
         self.min_steps = [int(f * s.min_decode_ratio) for f in limit_frames]
-        self.max_steps = [max(1, int(f * s.max_decode_ratio)) for f in limit_frames]  # the original fails on 0
+        self.max_steps = [
+            max(1, int(f * s.max_decode_ratio)) for f in limit_frames
+        ]  # the original fails on 0
         self.utts = list(range(batch_size))
         scorer, cache = s.arithmetic(device)
         padded = exact and bool((enc_lens < enc_states.shape[1]).any())
-        self.ctc = s._make_ctc_scorer(enc_states, enc_lens, scorer, exact) if s.ctc_weight > 0 else None
+        self.ctc = (
+            s._make_ctc_scorer(enc_states, enc_lens, scorer, exact) if s.ctc_weight > 0 else None
+        )
         self.ctc_state = None
         self.incremental, self.enc_inflated, self.mem_lens = None, None, None
         if cache and IncrementalDecoder.supports(s.transformer):
-            self.incremental = IncrementalDecoder(s.transformer, enc_states, beam, enc_lens if padded else None)
+            self.incremental = IncrementalDecoder(
+                s.transformer, enc_states, beam, enc_lens if padded else None
+            )
         else:
             self.enc_inflated = torch.repeat_interleave(enc_states, beam, dim=0)
             self.mem_lens = enc_lens.repeat_interleave(beam) if padded else None
         n_beams = batch_size * beam
         self.inp_tokens = torch.full((n_beams,), s.bos_index, dtype=torch.long, device=device)
-        self.prefix = torch.empty(n_beams, 0, dtype=torch.long, device=device)  # decoder input (from bos)
+        self.prefix = torch.empty(
+            n_beams, 0, dtype=torch.long, device=device
+        )  # decoder input (from bos)
         self.sequence_scores = torch.full((n_beams,), float("-inf"), device=device)
         self.sequence_scores[::beam] = 0.0  # only the first beam of each utterance is live at t = 0
         self.scores = self.sequence_scores
         self.alive_seq = torch.empty(n_beams, 0, dtype=torch.long, device=device)
         self.alive_log_probs = torch.empty(n_beams, 0, device=device)
-        # incremental decoding: the new position's decoder output per step and the beams' predecessors,
-        # from which a slot's outputs along its prefix are gathered when needed (_slot_outputs)
+        # incremental decoding: the new position's decoder output per step and the beams'
+        # predecessors, from which a slot's outputs along its prefix are gathered (_slot_outputs)
         self.outputs: list[torch.Tensor] = []
         self.pointers: list[torch.Tensor] = []
         self.finished: list[list[tuple]] = [[] for _ in range(batch_size)]
@@ -728,14 +754,22 @@ class _SearchRun:
                 self._drop(ended)
             if all(snap is not None for snap in self.snapshot):
                 break
-        hyps, topk_hyps, topk_scores, topk_lengths, log_probs = self.s._top_hypotheses(self.finished,
-                                                                                    self.exact)
+        hyps, topk_hyps, topk_scores, topk_lengths, log_probs = self.s._top_hypotheses(
+            self.finished, self.exact
+        )
         snaps = [snap for snap in self.snapshot if snap is not None]
         return SearchResult(
-            hyps=hyps, topk_hyps=topk_hyps, topk_scores=topk_scores, topk_lengths=topk_lengths,
-            hyp_log_probs=log_probs, dec_out=[snap[0] for snap in snaps],
-            dec_input_tokens=[snap[1] for snap in snaps], n_steps=[snap[2] for snap in snaps],
-            max_decode_steps=max(self.max_steps), finished=self.finished, step_limits=self.max_steps,
+            hyps=hyps,
+            topk_hyps=topk_hyps,
+            topk_scores=topk_scores,
+            topk_lengths=topk_lengths,
+            hyp_log_probs=log_probs,
+            dec_out=[snap[0] for snap in snaps],
+            dec_input_tokens=[snap[1] for snap in snaps],
+            n_steps=[snap[2] for snap in snaps],
+            max_decode_steps=max(self.max_steps),
+            finished=self.finished,
+            step_limits=self.max_steps,
         )
 
     def _attention_log_probs(self, fed: torch.Tensor):
@@ -751,7 +785,7 @@ class _SearchRun:
         return torch.log_softmax(s.seq_lin(new_out) / s.temperature, dim=-1), None
 
     def _slot_outputs(self, slot: int) -> torch.Tensor:
-        """Decoder outputs ``[L, d]`` along the prefix of beam ``slot`` at the last step (incremental)."""
+        """Decoder outputs ``[L, d]`` along the prefix of beam ``slot`` at the last step."""
         rows = []
         for step in range(len(self.outputs) - 1, -1, -1):
             rows.append(self.outputs[step][slot])
@@ -787,46 +821,60 @@ class _SearchRun:
         scores = scores.view(n_beams)
         self.sequence_scores = scores * (t + 1) if s.length_normalization else scores
         beam_offset = torch.arange(n_live, device=self.device) * beam
-        predecessors = (torch.div(candidates, vocab, rounding_mode="floor")
-                        + beam_offset.unsqueeze(1)).view(n_beams)
+        predecessors = (
+            torch.div(candidates, vocab, rounding_mode="floor") + beam_offset.unsqueeze(1)
+        ).view(n_beams)
         self.prefix = fed[predecessors]
         if self.incremental is not None:
             self.incremental.permute(predecessors)
             self.pointers.append(predecessors)
         if self.ctc is not None:
             self.ctc_state = self.ctc.permute_mem(self.ctc_state, candidates)
-        self.alive_seq = torch.cat([self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1)
+        self.alive_seq = torch.cat(
+            [self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1
+        )
         step_log_probs = fused.gather(1, candidates).view(n_beams)
-        self.alive_log_probs = torch.cat([self.alive_log_probs[predecessors], step_log_probs.unsqueeze(1)],
-                                         dim=-1)
+        self.alive_log_probs = torch.cat(
+            [self.alive_log_probs[predecessors], step_log_probs.unsqueeze(1)], dim=-1
+        )
         is_eos = self.inp_tokens.eq(s.eos_index)
-        s._store_finished(is_eos, self.alive_seq, self.alive_log_probs, scores, self.finished, self.utts)
+        s._store_finished(
+            is_eos, self.alive_seq, self.alive_log_probs, scores, self.finished, self.utts
+        )
         self.sequence_scores = self.sequence_scores.masked_fill(is_eos, float("-inf"))
-        # the original masks its score tensor in place, which without length normalisation is also the
-        # one its fill-up branch stores
+        # the original masks its score tensor in place, which without length normalisation is also
+        # the one its fill-up branch stores
         self.scores = scores if s.length_normalization else self.sequence_scores
         return fed, dec_out
 
     def _end_searches(self, t: int, fed: torch.Tensor, dec_out: torch.Tensor | None) -> list[int]:
         """End the searches that are complete after step ``t``; their group indices.
 
-        A search ends when its ``beam_size`` hypotheses are finished, or at its step limit, where every
-        live beam is stored as it is (the original's fill-up branch). Slot 0's decoder output and
-        prefix at that step are the utterance's decoder representation.
+        A search ends when its ``beam_size`` hypotheses are finished, or at its step limit, where
+        every live beam is stored as it is (the original's fill-up branch). Slot 0's decoder output
+        and prefix at that step are the utterance's decoder representation.
         """
         beam = self.s.beam_size
         ended = []
         for j, utt in enumerate(self.utts):
-            if self.snapshot[utt] is not None:  # ended earlier (kept in the batch outside the exact mode)
+            if (
+                self.snapshot[utt] is not None
+            ):  # ended earlier (kept in the batch outside the exact mode)
                 continue
             full = len(self.finished[utt]) == beam
             if not full and t + 1 < self.max_steps[utt]:
                 continue
             if not full:
                 group = torch.zeros(len(self.utts) * beam, dtype=torch.bool, device=self.device)
-                group[j * beam:(j + 1) * beam] = True
-                self.s._store_finished(group, self.alive_seq, self.alive_log_probs, self.scores,
-                                       self.finished, self.utts)
+                group[j * beam : (j + 1) * beam] = True
+                self.s._store_finished(
+                    group,
+                    self.alive_seq,
+                    self.alive_log_probs,
+                    self.scores,
+                    self.finished,
+                    self.utts,
+                )
             slot_out = dec_out[j * beam] if dec_out is not None else self._slot_outputs(j * beam)
             self.snapshot[utt] = (slot_out, fed[j * beam], t + 1)
             ended.append(j)
@@ -842,7 +890,14 @@ class _SearchRun:
         kept = torch.tensor(keep, device=self.device)
         n_frames = max(self.limit_frames[utt] for utt in self.utts)
         beams = (kept.unsqueeze(1) * beam + torch.arange(beam, device=self.device)).view(-1)
-        for name in ("inp_tokens", "prefix", "sequence_scores", "scores", "alive_seq", "alive_log_probs"):
+        for name in (
+            "inp_tokens",
+            "prefix",
+            "sequence_scores",
+            "scores",
+            "alive_seq",
+            "alive_log_probs",
+        ):
             setattr(self, name, getattr(self, name)[beams])
         if self.incremental is not None:
             self.incremental.keep(kept, n_frames)

@@ -13,10 +13,10 @@ The front-end is exactly the recipe's (``infer.ASR.generate_feats``, ``../shared
 ``update_until_epoch``) -> CNN -> ``TransformerASR.encode``; the decoder representation comes from the
 yaml's ``test_search`` (:class:`e032.asr.beam_search.TransformerBeamSearch`).
 
-Batching: the original ran one utterance at a time. Padding changes the encoder's numbers (the CNN's
-"same" padding sees the padded frames, and the Fbank's top-80-dB clamp is taken over the padded
-tensor), so :meth:`ASRModel.encode_batch` only stacks utterances of **identical length** (e.g. the two
-ears of a signal), where the result equals the one-at-a-time result (checked in
+Batching: the original ran one utterance at a time. Padding changes the encoder's numbers (the
+CNN's "same" padding sees the padded frames, and the Fbank's top-80-dB clamp is taken over the
+padded tensor), so :meth:`ASRModel.encode_batch` only stacks utterances of **identical length**
+(e.g. the two ears of a signal), where the result equals the one-at-a-time result (checked in
 ``tests/test_asr_oracle.py``). The beam search batches utterances of any lengths
 (:meth:`ASRModel.search_many`): padded, with each utterance's own step limits, a source mask and a
 length-aware CTC prefix scorer, so that each result is the one-at-a-time result
@@ -230,7 +230,8 @@ class ASRModel:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             lens = torch.tensor([encs[i].shape[0] for i in chunk], device=self.device)
-            batch = torch.nn.utils.rnn.pad_sequence([encs[i].to(self.device) for i in chunk], batch_first=True)
+            padded = [encs[i].to(self.device) for i in chunk]
+            batch = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
             result = self.searcher.search(batch, enc_lens=lens)
             for j, i in enumerate(chunk):
                 results[i] = result.select(j)
@@ -241,11 +242,13 @@ class ASRModel:
 
         Utterances of identical length share an encoder batch; the searches run ``max_batch``
         utterances at a time, padded (:meth:`search_many`). Each utterance's result is the one a
-        search of it alone gives (its decoder representation is taken at the step its own search ends).
+        search of it alone gives (its decoder representation taken at its own search's last step).
         """
-        return self.represent_encoded(self.encode_batch(wavs, max_batch=max_batch), batch_size=max_batch)
+        encs = self.encode_batch(wavs, max_batch=max_batch)
+        return self.represent_encoded(encs, batch_size=max_batch)
 
-    def represent_encoded(self, encs: Sequence[torch.Tensor], batch_size: int) -> list[Representation]:
+    def represent_encoded(self, encs: Sequence[torch.Tensor],
+                          batch_size: int) -> list[Representation]:
         """:class:`Representation` of several encoded utterances (``[T_i, d_model]`` each).
 
         The searches run ``batch_size`` utterances at a time (:meth:`search_many`).
