@@ -310,15 +310,18 @@ def search_bytes_per_utterance(asr: ASRModel, n_frames: int) -> int:
     """Estimated peak memory (bytes) of one utterance of ``n_frames`` encoder frames in the search.
 
     Counts the largest tensors, twice where a step concatenates into a new one: the decoder caches
-    ``[layers, 2, beam, steps, d_model]`` float32 and its outputs along the prefix, and the CTC
-    scorer's posteriors (fast: ``[frames, vocab]`` float64 and per-step ``[beam, vocab]`` float64
-    sums; reference: ``[frames, 2, beam, vocab]`` float32 forward variables per step).
+    ``[layers, 2, beam, steps, d_model]`` float32 and its outputs along the prefix (without the
+    cache: the re-decoded prefixes' feed-forward activations and the encoder output per beam), and
+    the CTC scorer's posteriors (fast: ``[frames, vocab]`` float64 and per-step ``[beam, vocab]``
+    float64 sums; reference: ``[frames, 2, beam, vocab]`` float32 forward variables per step).
     """
     hp = asr.hparams
-    beam, d_model, vocab = int(hp["test_beam_size"]), int(hp["d_model"]), int(hp["output_neurons"])
-    steps = max(1, int(n_frames * float(hp["max_decode_ratio"])))
-    scorer, _ = asr.searcher.arithmetic(asr.device)
+    beam, d_model, vocab = asr.searcher.beam_size, int(hp["d_model"]), int(hp["output_neurons"])
+    steps = max(1, int(n_frames * asr.searcher.max_decode_ratio))
+    scorer, cache = asr.searcher.arithmetic(asr.device)
     decoder = 2 * (2 * int(hp["num_decoder_layers"]) + 1) * beam * steps * d_model * 4
+    if not cache:
+        decoder += 2 * beam * steps * int(hp["d_ffn"]) * 4 + beam * n_frames * d_model * 4
     ctc = 2 * n_frames * vocab * 8 + 6 * beam * vocab * 8
     if scorer == "reference":
         ctc += 3 * n_frames * 2 * beam * vocab * 4

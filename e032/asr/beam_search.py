@@ -786,12 +786,13 @@ class _SearchRun:
 
     def _slot_outputs(self, slot: int) -> torch.Tensor:
         """Decoder outputs ``[L, d]`` along the prefix of beam ``slot`` at the last step."""
+        index = torch.tensor([slot], device=self.device)  # stays on the device: no sync per step
         rows = []
         for step in range(len(self.outputs) - 1, -1, -1):
-            rows.append(self.outputs[step][slot])
+            rows.append(self.outputs[step][index])
             if step > 0:
-                slot = int(self.pointers[step - 1][slot])
-        return torch.stack(rows[::-1])
+                index = self.pointers[step - 1][index]
+        return torch.cat(rows[::-1])
 
     def _step(self, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Decoding step ``t`` of every live beam: the decoder input ``[N, t + 1]`` and output
