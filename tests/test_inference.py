@@ -1,4 +1,4 @@
-"""Tests of e032/inference.py's batching: the plan, the batch size, and resuming with several batches.
+"""Tests of e032/inference.py's batching: the plan, the batch size, resuming across batches.
 
 Uses the synthetic experiment of tests/test_infer.py (tiny oracle checkpoint, beam 8, 0.75-s files).
 """
@@ -70,7 +70,8 @@ def test_kill_and_resume_across_batches_gives_identical_files(setup, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         inference.compute_part(asr, signals, *files, flush_every=1, on_signal=killer, batch_size=2)
     resumed = []
-    inference.compute_part(asr, signals, *files, flush_every=1, on_signal=resumed.append, batch_size=2)
+    inference.compute_part(asr, signals, *files, flush_every=1, on_signal=resumed.append,
+                           batch_size=2)
     assert len(resumed) == len(signals) - 1
     for mine, theirs in zip(files, whole, strict=True):
         assert mine.read_bytes() == theirs.read_bytes()
