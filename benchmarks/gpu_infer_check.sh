@@ -27,7 +27,10 @@ else
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else '')" | tee "$OUT_DIR/exactness.txt"
+status=0
 E032_TEST_DEVICE=$DEVICE timeout 120 "$PY" -m pytest tests/test_batched_search.py -q -p no:cacheprovider \
-    2>&1 | tee -a "$OUT_DIR/exactness.txt"
+    2>&1 | tee -a "$OUT_DIR/exactness.txt" || { status=$?; echo "EXACTNESS TESTS FAILED (rc $status)"; }
 timeout 390 "$PY" benchmarks/asr_infer_speed.py --device "$DEVICE" "${SPEED_ARGS[@]}" \
-    --out "$OUT_DIR/speed.json" 2>&1 | grep -v Warning | tee "$OUT_DIR/speed.txt"
+    --out "$OUT_DIR/speed.json" 2>&1 | grep -v Warning | tee "$OUT_DIR/speed.txt" \
+    || { status=$?; echo "SPEED BENCHMARK FAILED OR TIMED OUT (rc $status; rows so far in speed.txt)"; }
+exit $status
