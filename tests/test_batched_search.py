@@ -52,7 +52,7 @@ def tiny_asr():
 
 @pytest.fixture(scope="module")
 def encodings(tiny_asr):
-    """Encoder outputs of 7 utterances of 6-76 frames; the 0.3-s cut ends after ~4 steps."""
+    """Encoder outputs of 7 utterances of 8-76 frames; the 0.3-s cut ends after 5 steps."""
     wavs = [
         _wav("in5_C"),
         _wav("in1_A_left_proc"),
