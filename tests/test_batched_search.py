@@ -4,7 +4,7 @@ Every utterance's result must be the one a search of it alone gives: hypotheses,
 step counts, step limits and slot-0 prefixes exactly; decoder representations and scores within 1e-5
 (the oracle's tolerance; float32 kernels round a batch differently from one utterance). Checked for
 every implementation of the CTC prefix scorer and the decoder (the fast ones and the original's
-arithmetic), on the tiny oracle checkpoint, with inputs of 26-76 encoder frames and one utterance
+arithmetic), on the tiny oracle checkpoint, with inputs of 8-76 encoder frames and one utterance
 whose search ends after a few steps while the others go on for tens of steps.
 ``E032_TEST_DEVICE=cuda`` runs them on a GPU (benchmarks/gpu_infer_check.sh).
 """
