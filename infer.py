@@ -45,9 +45,8 @@ def main(cfg: DictConfig) -> None:
     if int(cfg.infer_threads) > 0:
         pin_threads(int(cfg.infer_threads))
     paths = resolve_track(cfg)
-    with (
-        torch.no_grad()
-    ):  # a context, not a global switch: callers (tests, notebooks) keep autograd
+    # a context, not a global switch: callers (tests, notebooks) keep autograd
+    with torch.no_grad():
         asr = asr_from_config(cfg, paths)
         logger.info(
             "ASR on %s, decoder representation %s, search arithmetic %s",
