@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from msbg import Audiogram, Ear, listen  # noqa: E402
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
+from msbg.parallel import TextProgress, run_pool
 
 from e032.cpc1_inputs import (
     check_dataset_folders,
@@ -42,7 +40,6 @@ from e032.resample import (
     resample,
     run_mono_split,
 )
-from e032.threads import default_num_workers, init_pool_worker
 from e032.tracks import TrackPaths
 from msbg.tables import MSBG_SAMPLE_RATE
 
@@ -295,27 +292,21 @@ def mono_split_units(
 def run_mono_split_jobs(
     jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
     num_workers: int = 0, on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> tuple[int, int]:
     """Run the 16 kHz jobs on ``num_workers`` processes (0 = all cores; 1 = in this process).
 
     ``settings`` are shared, or given per job (keyed by the job's left output file).
-    ``on_done(job, wrote)`` is called in this process after each job.
+    ``on_done(job, wrote)`` is called in this process after each job; ``progress(n_done, n_total)``
+    too (:func:`msbg.parallel.run_pool`).
 
     Returns
     -------
     n_written, n_skipped : jobs written now and jobs already done.
     """
-    n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
-    done = on_done if on_done is not None else (lambda job, wrote: None)
     per_job = settings if isinstance(settings, Mapping) else {job.left: settings for job in jobs}
-    if n_workers == 1:
-        results = []
-        for job in jobs:
-            results.append(run_mono_split(job, per_job[job.left]))
-            done(job, results[-1])
-    else:
-        calls = [(run_mono_split, job, per_job[job.left]) for job in jobs]
-        results = _run_in_pool(calls, n_workers, done)
+    results = _run_jobs([(run_mono_split, job, per_job[job.left]) for job in jobs], num_workers,
+                        on_done, progress)
     n_written = sum(results)
     return n_written, len(results) - n_written
 
@@ -325,30 +316,22 @@ def run_resample_jobs(
     on_done: Callable[[ResampleJob, bool], Any] | None = None,
 ) -> None:
     """Resample HA outputs to 44.1 kHz on ``num_workers`` processes (as the 16 kHz jobs)."""
-    n_workers = min(default_num_workers(num_workers), max(len(jobs), 1))
-    done = on_done if on_done is not None else (lambda job, wrote: None)
-    if n_workers == 1:
-        for job in jobs:
-            done(job, run_resample_job(job))
-    else:
-        _run_in_pool([(run_resample_job, job) for job in jobs], n_workers, done)
+    _run_jobs([(run_resample_job, job) for job in jobs], num_workers, on_done, None)
 
 
-def _run_in_pool(calls: Sequence[tuple], n_workers: int, done: Callable[..., Any]) -> list[bool]:
-    """Run ``function(job, *args)`` for each ``(function, job, *args)``; ``done(job, result)``."""
-    # forkserver: no fork of a parent that may hold threads (tqdm's monitor, BLAS pools)
-    context = get_context("forkserver")
-    results = []
-    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=init_pool_worker) as pool:
-        futures = {pool.submit(*call): call[1] for call in calls}
-        try:
-            for future in as_completed(futures):
-                results.append(future.result())
-                done(futures[future], results[-1])
-        except BaseException:  # Ctrl-C or a failed job: drop the queue, keep finished files
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return results
+def _apply(call: tuple) -> Any:
+    """``function(job, *args)`` of a ``(function, job, *args)`` tuple: one picklable pool job."""
+    function, *args = call
+    return function(*args)
+
+
+def _run_jobs(calls: Sequence[tuple], num_workers: int, on_done: Callable[..., Any] | None,
+              progress: Callable[[int, int], Any] | None) -> list:
+    """Run ``(function, job, *args)`` calls with msbg's pool runner; ``on_done(job, result)``."""
+    done = on_done if on_done is not None else (lambda job, result: None)
+    # forkserver: no fork of a parent that may hold threads (BLAS pools, torch)
+    return run_pool(_apply, calls, num_workers, on_result=lambda call, result: done(call[1], result),
+                    progress=progress, start_method="forkserver")
 
 
 def count_clipped(path: Path) -> tuple[int, int]:
@@ -408,15 +391,14 @@ def redo_mono_split_units(
     subtype = (next(iter(settings.values())).subtype if isinstance(settings, Mapping) and settings
                else getattr(settings, "subtype", ""))
     clipping = ClippingCount()
-    with tqdm(total=len(todo), desc="16 kHz", unit="file", disable=not progress) as bar:
 
-        def on_done(job: MonoSplitJob, wrote: bool) -> None:
-            record.done(by_left[job.left])
-            if subtype.startswith("PCM"):
-                clipping.add(job.left, job.right)
-            bar.update()
+    def on_done(job: MonoSplitJob, wrote: bool) -> None:
+        record.done(by_left[job.left])
+        if subtype.startswith("PCM"):
+            clipping.add(job.left, job.right)
 
-        run_mono_split_jobs([unit.job for unit in todo], settings, num_workers, on_done=on_done)
+    run_mono_split_jobs([unit.job for unit in todo], settings, num_workers, on_done=on_done,
+                        progress=TextProgress("16 kHz", unit="files") if progress else None)
     return clipping
 
 

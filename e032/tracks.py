@@ -106,6 +106,11 @@ class TrackPaths:
         return self.asr_data_dir / f"{ear}_{part}_{kind}.csv"
 
     @property
+    def asr_dir(self) -> Path:
+        """``<exp>/asr<suffix>``: the ASR's training output folder (``save/CKPT+*/``) by default."""
+        return self.exp_folder / f"asr{self.suffix}"
+
+    @property
     def asr_data_dir(self) -> Path:
         """``<exp>/cpc1_asr_data<suffix>``: 16 kHz mono files and the SpeechBrain CSVs.
 

@@ -11,7 +11,7 @@ import soundfile as sf
 from omegaconf import OmegaConf
 
 from e032.io import atomic_path, read_json, read_wav, write_json_atomic, write_wav_atomic
-from e032.threads import default_num_workers, pin_threads
+from msbg.parallel import default_num_workers, pin_threads
 from e032.tracks import resolve_track
 
 

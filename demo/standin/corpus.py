@@ -34,7 +34,7 @@ from .voices import VoiceSetting, draw_voice
 from e032.io import atomic_path, write_csv_atomic, write_json_atomic
 from e032.minicpc1.tts import speak
 from e032.resample import resample
-from e032.threads import default_num_workers, pin_threads
+from msbg.parallel import default_num_workers, pin_threads
 
 logger = logging.getLogger(__name__)
 

@@ -43,13 +43,24 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 import torch
 
 logger = logging.getLogger(__name__)
 
-CTCScorerName = Literal["fast", "reference"]
+CTCScorerName = Literal["fast", "reference", "auto"]
+# The fastest exact arithmetic per device type, (ctc_scorer, decoder_cache), taken by the setting
+# "auto" (docs/asr_infer.md, "Measured"). CPU: measured (~9x the original's arithmetic with the
+# demo-size model). CUDA: the same choice, from the arithmetic rather than a measurement at batch
+# size: the original's per-token recursion keeps a [T, 2, beams, vocab] float32 tensor per step
+# (12.7 GB for 32 utterances x 66 beams x 5000 tokens x 150 frames, looped over the frames) and
+# re-decodes every prefix, while one H100 step at batch size 1 favoured it (0.015 s vs 0.022 s);
+# run benchmarks/gpu_infer_check.sh and override ctc_scorer / decoder_cache if it says otherwise.
+FASTEST_ARITHMETIC: Final[dict[str, tuple[str, bool]]] = {
+    "cpu": ("fast", True),
+    "cuda": ("fast", True),
+}
 
 
 @dataclass
@@ -79,7 +90,10 @@ class SearchResult:
         Per utterance, the number of steps a search of that utterance alone executes (the step at
         which its ``beam_size`` hypotheses were complete, or the step limit).
     max_decode_steps : int
-        The step limit of this search.
+        The step limit of this search (the largest of ``step_limits``).
+    step_limits : list of int
+        Per utterance, its step limit ``int(T * max_decode_ratio)`` (at least 1), ``T`` being its
+        own length in the exact batched search and the padded length otherwise.
     """
 
     hyps: list[list[int]]
@@ -92,16 +106,21 @@ class SearchResult:
     n_steps: list[int]
     max_decode_steps: int
     finished: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = field(default_factory=list, repr=False)
+    step_limits: list[int] = field(default_factory=list)
 
     def select(self, index: int) -> SearchResult:
-        """The result of utterance ``index`` alone (batch size 1)."""
+        """Utterance ``index``'s result alone (batch size 1, ``topk_hyps`` at its own width)."""
+        width = 0
+        if self.finished:
+            width = max((len(hyp) for hyp, _, _ in self.finished[index]), default=0)
         return SearchResult(
-            hyps=[self.hyps[index]], topk_hyps=self.topk_hyps[index:index + 1],
+            hyps=[self.hyps[index]], topk_hyps=self.topk_hyps[index:index + 1, :, :width or None],
             topk_scores=self.topk_scores[index:index + 1], topk_lengths=self.topk_lengths[index:index + 1],
             hyp_log_probs=[self.hyp_log_probs[index]], dec_out=[self.dec_out[index]],
             dec_input_tokens=[self.dec_input_tokens[index]], n_steps=[self.n_steps[index]],
-            max_decode_steps=self.max_decode_steps,
+            max_decode_steps=self.step_limits[index] if self.step_limits else self.max_decode_steps,
             finished=[self.finished[index]] if self.finished else [],
+            step_limits=[self.step_limits[index]] if self.step_limits else [],
         )
 
 
@@ -111,27 +130,51 @@ class _CTCPrefixScorerBase:
 
     ``x`` holds the log-posteriors ``[B, T, V]``; frames at or after ``enc_lens`` get ``minus_inf`` for
     every non-blank token and 0 for blank, as in the original, so that padded frames cannot emit.
+    With ``length_aware`` (the exact batched search), the fast scorer also solves padded batches in
+    closed form and ignores each utterance's padded frames when shifting its sums, so that every
+    utterance scores as it does alone; without it, padded batches use the original's frame loop.
     """
 
     def __init__(self, ctc_log_probs: torch.Tensor, enc_lens: torch.Tensor, beam_size: int,
-                 blank_index: int, eos_index: int, minus_inf: float):
+                 blank_index: int, eos_index: int, minus_inf: float, length_aware: bool = True):
         self.batch_size, self.max_enc_len, self.vocab_size = ctc_log_probs.shape
         self.beam_size = beam_size
-        self.n_beams = self.batch_size * beam_size
         self.blank_index = blank_index
         self.eos_index = eos_index
         self.minus_inf = minus_inf
+        self.length_aware = length_aware
         self.device = ctc_log_probs.device
+        self.enc_lens = enc_lens.to(self.device).long()
         frames = torch.arange(self.max_enc_len, device=self.device)
-        padded = frames.unsqueeze(0) >= enc_lens.to(self.device).unsqueeze(1)  # [B, T]
+        padded = frames.unsqueeze(0) >= self.enc_lens.unsqueeze(1)  # [B, T]
         x = ctc_log_probs.masked_fill(padded.unsqueeze(-1), minus_inf)
         x[:, :, blank_index] = x[:, :, blank_index].masked_fill(padded, 0.0)
         self.xnb = x.transpose(0, 1).contiguous()  # [T, B, V]: log p_t(c)
-        self.xb = self.xnb[:, :, blank_index]  # [T, B]: log p_t(blank)
-        self.last_frame = (enc_lens.to(self.device).long() - 1).repeat_interleave(beam_size)  # [N]
-        self.batch_of_beam = torch.arange(self.batch_size, device=self.device).repeat_interleave(beam_size)
-        self.beam_offset = torch.arange(self.batch_size, device=self.device) * beam_size
-        self.padded = bool(padded.any())
+        self._index_utterances()
+
+    def _index_utterances(self) -> None:
+        """Beam-level indices of the current utterances (after construction or :meth:`keep`)."""
+        self.batch_size = self.xnb.shape[1]
+        self.max_enc_len = self.xnb.shape[0]
+        self.n_beams = self.batch_size * self.beam_size
+        self.xb = self.xnb[:, :, self.blank_index]  # [T, B]: log p_t(blank)
+        self.last_frame = (self.enc_lens - 1).repeat_interleave(self.beam_size)  # [N]
+        utterances = torch.arange(self.batch_size, device=self.device)
+        self.batch_of_beam = utterances.repeat_interleave(self.beam_size)
+        self.beam_offset = torch.arange(self.batch_size, device=self.device) * self.beam_size
+        frames = torch.arange(self.max_enc_len, device=self.device)
+        self.frame_valid = frames.unsqueeze(1) <= self.last_frame.unsqueeze(0)  # [T, N]
+        self.padded = not bool(self.frame_valid.all())
+
+    def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
+        """Keep only ``utterances`` (indices ``[B']``) and the first ``n_frames`` frames.
+
+        Frames beyond an utterance's length contribute nothing to its scores, so dropping them (and
+        the finished utterances) changes no kept utterance's result.
+        """
+        self.xnb = self.xnb[:n_frames, utterances].contiguous()
+        self.enc_lens = self.enc_lens[utterances]
+        self._index_utterances()
 
     def initial_r(self) -> torch.Tensor:
         """Forward variables of the empty prefix: ``[T, 2, N]`` (non-blank: -inf; blank: cumulated)."""
@@ -209,6 +252,12 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
         self.exp_x = torch.exp(x64 - self.col_max).permute(1, 0, 2).contiguous()  # [B, T, V]
         self._pending = None
 
+    def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
+        """See :meth:`_CTCPrefixScorerBase.keep`."""
+        super().keep(utterances, n_frames)
+        self.col_max = self.col_max[utterances]
+        self.exp_x = self.exp_x[utterances, :n_frames].contiguous()
+
     def forward_step(self, g: torch.Tensor, state):
         """Score every token as the next label of each prefix ``g``; see the reference version."""
         n_beams, prefix_length = g.shape
@@ -237,6 +286,8 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
     def _psi_new_token(self, r_sum: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """``log sum_{t=start}^{end-1} exp(r_sum[t-1] + x_t(c))`` for all beams and tokens, float64."""
         a = r_sum[start - 1:end - 1].double().T  # [N, Tr]
+        if self.length_aware and self.padded:  # shift by the utterance's own frames only, as alone
+            a = a.masked_fill(~self.frame_valid[start:end].T, float("-inf"))
         row_max = a.amax(1, keepdim=True).clamp(min=-1e300)
         prod = torch.bmm(torch.exp(a - row_max).view(self.batch_size, self.beam_size, -1),
                          self.exp_x[:, start:end])  # [B, beam, V]
@@ -298,11 +349,31 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
             r[0, 0] = x_tok[0]
         start = max(1, prefix_length)
         if start < self.max_enc_len:
-            if self.padded or not bool(torch.isfinite(x_tok[start:]).all()):
+            if not bool(torch.isfinite(x_tok[start:]).all()):
                 self._recurse_loop(r, phi, x_tok, x_blank, start)
-            else:
+            elif not self.padded:
                 self._recurse_scan(r, phi, x_tok, x_blank, start)
+            elif self.length_aware and bool((self.last_frame >= start).all()):
+                self._recurse_scan_padded(r, phi, x_tok, x_blank, start)
+            else:
+                self._recurse_loop(r, phi, x_tok, x_blank, start)
         return r, psi_sel
+
+    def _recurse_scan_padded(self, r, phi, x_tok, x_blank, start: int) -> None:
+        """:meth:`_recurse_scan` for a padded batch whose prefixes all start before their end.
+
+        The scan runs on posteriors set to 1 (log 0) on padded frames, which leaves every valid
+        frame as it is alone (cumulative sums only look back); padded frames then get what the
+        frame loop gives on the masked posteriors: no non-blank path (``minus_inf``) and the blank
+        variable held at the prefix probability of the last frame.
+        """
+        pad = ~self.frame_valid  # [T, N]
+        x_tok, x_blank = x_tok.masked_fill(pad, 0.0), x_blank.masked_fill(pad, 0.0)
+        self._recurse_scan(r, phi, x_tok, x_blank, start)
+        beams = torch.arange(self.n_beams, device=self.device)
+        held = torch.logsumexp(r[self.last_frame, :, beams], dim=1)  # [N]
+        r[:, 0] = r[:, 0].masked_fill(pad, self.minus_inf)
+        r[:, 1] = torch.where(pad, held.unsqueeze(0), r[:, 1])
 
 
 # ============================================================================ incremental decoder
@@ -320,7 +391,8 @@ class IncrementalDecoder:
     decoder), post-LN or pre-LN; :meth:`supports` says whether a model qualifies.
     """
 
-    def __init__(self, transformer: torch.nn.Module, enc_states: torch.Tensor, beam_size: int):
+    def __init__(self, transformer: torch.nn.Module, enc_states: torch.Tensor, beam_size: int,
+                 enc_lens: torch.Tensor | None = None):
         self.model = transformer
         self.layers = list(transformer.decoder.layers)
         self.beam_size = beam_size
@@ -330,6 +402,23 @@ class IncrementalDecoder:
         self.cache_v: list[torch.Tensor | None] = [None] * len(self.layers)
         self.cross = [self._project_memory(layer.multihead_attn.att, enc_states) for layer in self.layers]
         self.position = 0
+        # [B, 1, 1, T] True on padded frames (cross-attention key padding mask); None: no padding
+        self.memory_pad: torch.Tensor | None = None
+        if enc_lens is not None:
+            frames = torch.arange(enc_states.shape[1], device=enc_states.device)
+            pad = frames.unsqueeze(0) >= enc_lens.to(enc_states.device).unsqueeze(1)
+            self.memory_pad = pad[:, None, None, :] if bool(pad.any()) else None
+
+    def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
+        """Keep the caches of ``utterances`` only (indices ``[B']``) and the first ``n_frames``."""
+        self.batch_size = len(utterances)
+        self.cross = [(k[utterances, :, :n_frames], v[utterances, :, :n_frames])
+                      for k, v in self.cross]
+        self.cache_k = [c[utterances] for c in self.cache_k]
+        self.cache_v = [c[utterances] for c in self.cache_v]
+        if self.memory_pad is not None:
+            pad = self.memory_pad[utterances, ..., :n_frames]
+            self.memory_pad = pad if bool(pad.any()) else None
 
     @staticmethod
     def supports(transformer: torch.nn.Module) -> bool:
@@ -358,11 +447,12 @@ class IncrementalDecoder:
         scores = (q.unsqueeze(-2) @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # [B, beam, H, 1, S]
         return (torch.softmax(scores, dim=-1) @ v).squeeze(-2)  # [B, beam, H, dh]
 
-    @staticmethod
-    def _cross_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _cross_attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Beams as query positions on the shared encoder memory: ``q [B, beam, H, dh]``, ``k, v [B, H, T, dh]``."""
         q = q.transpose(1, 2)  # [B, H, beam, dh]
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # [B, H, beam, T]
+        if self.memory_pad is not None:  # padded frames get weight exactly 0
+            scores = scores.masked_fill(self.memory_pad, float("-inf"))
         return (torch.softmax(scores, dim=-1) @ v).transpose(1, 2)  # [B, beam, H, dh]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -430,11 +520,13 @@ class TransformerBeamSearch(torch.nn.Module):
         Number of finished hypotheses returned (10 in the recipe; at most ``beam_size``).
     minus_inf : float
         Value used to block candidates (-1e20 as in the original).
-    ctc_scorer : {"fast", "reference"}
-        Implementation of the CTC prefix scorer (see module docstring).
-    decoder_cache : bool
+    ctc_scorer : {"auto", "fast", "reference"}
+        Implementation of the CTC prefix scorer (see module docstring); ``auto`` = the fastest on
+        the device of the encoder states (:data:`FASTEST_ARITHMETIC`).
+    decoder_cache : bool or "auto"
         Decode only the new position at each step, with key/value caches (:class:`IncrementalDecoder`);
-        False re-decodes every prefix at every step as the original (same numbers up to rounding).
+        False re-decodes every prefix at every step as the original (same numbers up to rounding);
+        ``auto`` as for ``ctc_scorer``.
 
     Notes
     -----
@@ -447,7 +539,8 @@ class TransformerBeamSearch(torch.nn.Module):
     def __init__(self, modules, bos_index: int, eos_index: int, blank_index: int, min_decode_ratio: float,
                  max_decode_ratio: float, beam_size: int, ctc_weight: float, temperature: float = 1.0,
                  length_normalization: bool = True, topk: int = 10, minus_inf: float = -1e20,
-                 ctc_scorer: CTCScorerName = "fast", decoder_cache: bool = True):
+                 ctc_scorer: CTCScorerName = "auto",
+                 decoder_cache: bool | Literal["auto"] = "auto"):
         super().__init__()
         if len(modules) != 3:
             raise ValueError(f"modules must be [Transformer, seq_lin, ctc_lin], got {len(modules)} modules")
@@ -457,8 +550,11 @@ class TransformerBeamSearch(torch.nn.Module):
         if ctc_weight > 0 and len({bos_index, eos_index, blank_index}) < 3:
             raise ValueError("joint CTC/attention decoding needs distinct bos, eos and blank indices, got "
                              f"{bos_index}, {eos_index}, {blank_index}")
-        if ctc_scorer not in ("fast", "reference"):
-            raise ValueError(f"ctc_scorer must be 'fast' or 'reference', got {ctc_scorer!r}")
+        if ctc_scorer not in ("fast", "reference", "auto"):
+            raise ValueError(f"ctc_scorer must be 'fast', 'reference' or 'auto', "
+                             f"got {ctc_scorer!r}")
+        if decoder_cache not in (True, False, "auto"):
+            raise ValueError(f"decoder_cache must be True, False or 'auto', got {decoder_cache!r}")
         if beam_size < 1 or topk < 1:
             raise ValueError(f"need beam_size >= 1 and topk >= 1, got beam_size={beam_size}, topk={topk}")
         self.bos_index, self.eos_index, self.blank_index = bos_index, eos_index, blank_index
@@ -476,21 +572,54 @@ class TransformerBeamSearch(torch.nn.Module):
         result = self.search(enc_states, wav_lens)
         return result.hyps, result.topk_scores
 
-    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor):
-        """Decode the whole prefix of every beam; log-probs of the next token and the decoder output."""
-        dec_out, _ = self.transformer.decode(prefix, enc_states)  # no source mask, as the recipe's copy
+    def arithmetic(self, device: torch.device | str) -> tuple[str, bool]:
+        """``(ctc_scorer, decoder_cache)`` used on ``device``: the settings, ``auto`` resolved.
+
+        ``auto`` takes :data:`FASTEST_ARITHMETIC` of the device type; both choices give the same
+        decisions (float rounding only).
+        """
+        fastest = FASTEST_ARITHMETIC.get(torch.device(device).type, FASTEST_ARITHMETIC["cpu"])
+        scorer = fastest[0] if self.ctc_scorer == "auto" else self.ctc_scorer
+        cache = fastest[1] if self.decoder_cache == "auto" else bool(self.decoder_cache)
+        return scorer, cache
+
+    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor,
+                      enc_lens: torch.Tensor | None):
+        """Decode every beam's whole prefix: log-probs of the next token and the decoder output.
+
+        ``enc_lens`` (``[N]`` frames, exact batched search with padding) masks each beam's padded
+        frames in the cross-attention; the recipe's copy passed no source mask.
+        """
+        dec_out, _ = self.transformer.decode(prefix, enc_states, enc_len=enc_lens)
         # only the last position is scored (the original scored all positions and kept the last)
         log_probs = torch.log_softmax(self.seq_lin(dec_out[:, -1]) / self.temperature, dim=-1)
         return log_probs, dec_out
 
-    def _make_ctc_scorer(self, enc_states: torch.Tensor, enc_lens: torch.Tensor):
+    def _make_ctc_scorer(self, enc_states: torch.Tensor, enc_lens: torch.Tensor, scorer: str,
+                         length_aware: bool):
         ctc_log_probs = torch.log_softmax(self.ctc_lin(enc_states), dim=-1)
-        cls = CTCPrefixScorerFast if self.ctc_scorer == "fast" else CTCPrefixScorerReference
-        return cls(ctc_log_probs, enc_lens, self.beam_size, self.blank_index, self.eos_index, self.minus_inf)
+        cls = CTCPrefixScorerFast if scorer == "fast" else CTCPrefixScorerReference
+        return cls(ctc_log_probs, enc_lens, self.beam_size, self.blank_index, self.eos_index,
+                   self.minus_inf, length_aware=length_aware)
 
     @torch.no_grad()
-    def search(self, enc_states: torch.Tensor, wav_lens: torch.Tensor | None = None) -> SearchResult:
-        """Run the search on encoder states ``[B, T, d_model]`` (relative lengths ``wav_lens`` ``[B]``).
+    def search(self, enc_states: torch.Tensor, wav_lens: torch.Tensor | None = None,
+               enc_lens: torch.Tensor | None = None) -> SearchResult:
+        """Run the search on encoder states ``[B, T, d_model]``.
+
+        Parameters
+        ----------
+        enc_states : torch.Tensor
+            ``[B, T, d_model]`` encoder outputs, zero-padded at the end.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (SpeechBrain's convention): the original's batch semantics,
+            with step limits from the padded length ``T`` and no source mask (training
+            validation). Equal to one-at-a-time searches only without padding.
+        enc_lens : torch.Tensor or sequence of int, optional
+            ``[B]`` lengths in frames: the **exact batched search**. Every utterance gets its own
+            step limits, the cross-attention and the CTC prefix scores ignore its padded frames,
+            and it leaves the batch when its search ends, so its result is the one a search of it
+            alone gives (float rounding aside).
 
         Returns
         -------
@@ -500,113 +629,40 @@ class TransformerBeamSearch(torch.nn.Module):
             raise ValueError(f"enc_states must be [batch, frames, d_model], got shape {tuple(enc_states.shape)}")
         batch_size, n_frames, _ = enc_states.shape
         device = enc_states.device
-        if wav_lens is None:
-            wav_lens = torch.ones(batch_size, device=device)
-        enc_lens = torch.round(n_frames * wav_lens.to(device)).int()
-        beam = self.beam_size
-        n_beams = batch_size * beam
-        beam_offset = torch.arange(batch_size, device=device) * beam
-
-        ctc_scorer = self._make_ctc_scorer(enc_states, enc_lens) if self.ctc_weight > 0 else None
-        ctc_state = None
-        incremental = None
-        if self.decoder_cache and IncrementalDecoder.supports(self.transformer):
-            incremental = IncrementalDecoder(self.transformer, enc_states, beam)
+        exact = enc_lens is not None
+        if exact:
+            enc_lens = torch.as_tensor(enc_lens, device=device).long()
+            valid = enc_lens.shape == (batch_size,) and int(enc_lens.min()) >= 1
+            if not valid or int(enc_lens.max()) > n_frames:
+                raise ValueError(f"enc_lens must be {batch_size} lengths in [1, {n_frames}] "
+                                 f"frames, got {enc_lens.tolist()}")
+            enc_states = enc_states[:, :int(enc_lens.max())]
+            limit_frames = enc_lens.tolist()
         else:
-            enc_inflated = torch.repeat_interleave(enc_states, beam, dim=0)
+            if wav_lens is None:
+                wav_lens = torch.ones(batch_size, device=device)
+            enc_lens = torch.round(n_frames * wav_lens.to(device)).int()
+            limit_frames = [n_frames] * batch_size
+        run = _SearchRun(self, enc_states, enc_lens, limit_frames, exact)
+        return run.execute()
 
-        inp_tokens = torch.full((n_beams,), self.bos_index, dtype=torch.long, device=device)
-        prefix = torch.empty(n_beams, 0, dtype=torch.long, device=device)  # decoder input (starts with bos)
-        fed = prefix
-        sequence_scores = torch.full((n_beams,), float("-inf"), device=device)
-        sequence_scores[beam_offset] = 0.0  # only the first beam of each utterance is live at t = 0
-        finished: list[list[tuple]] = [[] for _ in range(batch_size)]
-        alive_seq = torch.empty(n_beams, 0, dtype=torch.long, device=device)
-        alive_log_probs = torch.empty(n_beams, 0, device=device)
-        min_steps = int(n_frames * self.min_decode_ratio)
-        max_steps = max(1, int(n_frames * self.max_decode_ratio))  # the original fails on 0 steps
-        dec_out = torch.empty(n_beams, 0, enc_states.shape[-1], device=device)
-        history = dec_out  # decoder outputs along each beam's prefix (incremental decoding)
-        scores = sequence_scores
-        n_steps = 0
-        # per utterance: slot 0's decoder output and prefix at the step its search ends (batch-independent)
-        snapshot: list[tuple[torch.Tensor, torch.Tensor, int] | None] = [None] * batch_size
+    def _store_finished(self, mask, alive_seq, alive_log_probs, scores, finished, utts) -> None:
+        """Store the beams flagged in ``mask`` as finished (in beam order, ``beam_size`` at most).
 
-        for t in range(max_steps):
-            if all(len(f) == beam for f in finished):
-                break
-            fed = torch.cat([prefix, inp_tokens.unsqueeze(1)], dim=1)
-            if incremental is not None:
-                new_out = incremental.step(inp_tokens)
-                dec_out = torch.cat([history, new_out.unsqueeze(1)], dim=1)
-                att_log_probs = torch.log_softmax(self.seq_lin(new_out) / self.temperature, dim=-1)
-            else:
-                att_log_probs, dec_out = self._decoder_step(fed, enc_inflated)
-            n_steps += 1
-            log_probs = self.att_weight * att_log_probs
-            vocab = log_probs.shape[-1]
-            if t < min_steps:
-                log_probs[:, self.eos_index] = self.minus_inf
-            if ctc_scorer is not None:
-                log_probs[:, self.blank_index] = self.minus_inf
-                ctc_inc, ctc_state = ctc_scorer.forward_step(alive_seq, ctc_state)
-                log_probs = log_probs + self.ctc_weight * ctc_inc
-            fused = log_probs.reshape(batch_size, -1)  # per-token log-probs kept for the hypotheses
-
-            cand_scores = sequence_scores.unsqueeze(1) + log_probs
-            if self.length_normalization:
-                cand_scores = cand_scores / (t + 1)
-            scores, candidates = cand_scores.view(batch_size, -1).topk(beam, dim=-1)
-            inp_tokens = (candidates % vocab).view(n_beams)
-            scores = scores.view(n_beams)
-            sequence_scores = scores * (t + 1) if self.length_normalization else scores
-            predecessors = (torch.div(candidates, vocab, rounding_mode="floor")
-                            + beam_offset.unsqueeze(1)).view(n_beams)
-
-            prefix = fed[predecessors]
-            if incremental is not None:
-                incremental.permute(predecessors)
-                history = dec_out[predecessors]
-            if ctc_scorer is not None:
-                ctc_state = ctc_scorer.permute_mem(ctc_state, candidates)
-            alive_seq = torch.cat([alive_seq[predecessors], inp_tokens.unsqueeze(1)], dim=-1)
-            step_log_probs = fused.gather(1, candidates).view(n_beams)
-            alive_log_probs = torch.cat([alive_log_probs[predecessors], step_log_probs.unsqueeze(1)], dim=-1)
-
-            is_eos = inp_tokens.eq(self.eos_index)
-            self._store_finished(is_eos, alive_seq, alive_log_probs, scores, finished)
-            for utt in range(batch_size):
-                if snapshot[utt] is None and len(finished[utt]) == beam:
-                    snapshot[utt] = (dec_out[utt * beam], fed[utt * beam], n_steps)
-            sequence_scores = sequence_scores.masked_fill(is_eos, float("-inf"))
-            if not self.length_normalization:
-                # the original masks its score tensor in place, which without length normalisation is
-                # also the one the fill-up branch below stores
-                scores = sequence_scores
-
-        if not all(len(f) == beam for f in finished):  # step limit: store every live beam as it is
-            everything = torch.ones(n_beams, dtype=torch.bool, device=device)
-            self._store_finished(everything, alive_seq, alive_log_probs, scores, finished)
-
-        snapshot = [snap if snap is not None else (dec_out[utt * beam], fed[utt * beam], n_steps)
-                    for utt, snap in enumerate(snapshot)]
-        result = self._top_hypotheses(finished)
-        return SearchResult(
-            hyps=result[0], topk_hyps=result[1], topk_scores=result[2], topk_lengths=result[3],
-            hyp_log_probs=result[4], dec_out=[snap[0] for snap in snapshot],
-            dec_input_tokens=[snap[1] for snap in snapshot], n_steps=[snap[2] for snap in snapshot],
-            max_decode_steps=max_steps, finished=finished,
-        )
-
-    def _store_finished(self, mask, alive_seq, alive_log_probs, scores, finished) -> None:
-        """Append the beams flagged in ``mask`` (in beam order) until an utterance has ``beam_size``."""
+        ``utts[j]`` is the utterance (index into ``finished``) of the ``j``-th group of beams.
+        """
         for index in torch.nonzero(mask, as_tuple=True)[0].tolist():
-            utt = index // self.beam_size
+            utt = utts[index // self.beam_size]
             if len(finished[utt]) < self.beam_size:
                 finished[utt].append((alive_seq[index], alive_log_probs[index], scores[index].clone()))
 
-    def _top_hypotheses(self, finished):
-        """Rank the finished hypotheses of each utterance by their (normalised) score."""
+    def _top_hypotheses(self, finished, own_width: bool = False):
+        """Rank the finished hypotheses of each utterance by their (normalised) score.
+
+        A best hypothesis that did not end with EOS is the row of the zero-padded top-k tensor, as
+        the original (``batch_filter_seq2seq_output``): padded to the batch's longest hypothesis,
+        or, with ``own_width``, to the longest of its own utterance (what a search alone gives).
+        """
         all_hyps, all_scores, all_log_probs = [], [], []
         for utt_finished in finished:
             for hyp, log_probs, score in utt_finished:
@@ -622,8 +678,237 @@ class TransformerBeamSearch(torch.nn.Module):
         topk_hyps = padded[flat].view(batch_size, self.topk, -1)
         topk_lengths = lengths[flat.cpu()].view(batch_size, self.topk)
         best = topk_hyps[:, 0, :].tolist()
+        if own_width:  # as alone: a best hypothesis without EOS keeps only its own padding
+            widths = [max(len(hyp) for hyp, _, _ in utt_finished) for utt_finished in finished]
+            best = [row[:width] for row, width in zip(best, widths, strict=True)]
         hyps = [h[: h.index(self.eos_index)] if self.eos_index in h else h for h in best]
         best_log_probs = [all_log_probs[i] for i in flat.view(batch_size, self.topk)[:, 0].tolist()]
         return hyps, topk_hyps, topk_scores, topk_lengths, best_log_probs
 
 
+
+
+class _SearchRun:
+    """One run of :meth:`TransformerBeamSearch.search`: the live beams and their update per step.
+
+    Beams are grouped per utterance (``beam_size`` consecutive beams); ``utts[j]`` is the batch
+    index of group ``j``. In the exact mode (``exact``), a group leaves the batch when its search
+    ends, and the frames beyond the longest remaining utterance are dropped with it (:meth:`_drop`).
+    """
+
+    def __init__(
+        self,
+        searcher: TransformerBeamSearch,
+        enc_states: torch.Tensor,
+        enc_lens: torch.Tensor,
+        limit_frames: list[int],
+        exact: bool,
+    ):
+        s = self.s = searcher
+        beam, batch_size = s.beam_size, enc_states.shape[0]
+        device = self.device = enc_states.device
+        self.exact, self.limit_frames = exact, limit_frames
+        self.min_steps = [int(f * s.min_decode_ratio) for f in limit_frames]
+        self.max_steps = [
+            max(1, int(f * s.max_decode_ratio)) for f in limit_frames
+        ]  # the original fails on 0
+        self.utts = list(range(batch_size))
+        scorer, cache = s.arithmetic(device)
+        padded = exact and bool((enc_lens < enc_states.shape[1]).any())
+        self.ctc = (
+            s._make_ctc_scorer(enc_states, enc_lens, scorer, exact) if s.ctc_weight > 0 else None
+        )
+        self.ctc_state = None
+        self.incremental, self.enc_inflated, self.mem_lens = None, None, None
+        if cache and IncrementalDecoder.supports(s.transformer):
+            self.incremental = IncrementalDecoder(
+                s.transformer, enc_states, beam, enc_lens if padded else None
+            )
+        else:
+            self.enc_inflated = torch.repeat_interleave(enc_states, beam, dim=0)
+            self.mem_lens = enc_lens.repeat_interleave(beam) if padded else None
+        n_beams = batch_size * beam
+        self.inp_tokens = torch.full((n_beams,), s.bos_index, dtype=torch.long, device=device)
+        self.prefix = torch.empty(
+            n_beams, 0, dtype=torch.long, device=device
+        )  # decoder input (from bos)
+        self.sequence_scores = torch.full((n_beams,), float("-inf"), device=device)
+        self.sequence_scores[::beam] = 0.0  # only the first beam of each utterance is live at t = 0
+        self.scores = self.sequence_scores
+        self.alive_seq = torch.empty(n_beams, 0, dtype=torch.long, device=device)
+        self.alive_log_probs = torch.empty(n_beams, 0, device=device)
+        # incremental decoding: the new position's decoder output per step and the beams'
+        # predecessors, from which a slot's outputs along its prefix are gathered (_slot_outputs)
+        self.outputs: list[torch.Tensor] = []
+        self.pointers: list[torch.Tensor] = []
+        self.finished: list[list[tuple]] = [[] for _ in range(batch_size)]
+        # per utterance: slot 0's decoder output and prefix at the step its own search ends
+        self.snapshot: list[tuple[torch.Tensor, torch.Tensor, int] | None] = [None] * batch_size
+
+    def execute(self) -> SearchResult:
+        """Search until every utterance has ended; the :class:`SearchResult` of the batch."""
+        for t in range(max(self.max_steps)):
+            fed, dec_out = self._step(t)
+            ended = self._end_searches(t, fed, dec_out)
+            if self.exact and ended:
+                self._drop(ended)
+            if all(snap is not None for snap in self.snapshot):
+                break
+        hyps, topk_hyps, topk_scores, topk_lengths, log_probs = self.s._top_hypotheses(
+            self.finished, self.exact
+        )
+        snaps = [snap for snap in self.snapshot if snap is not None]
+        return SearchResult(
+            hyps=hyps,
+            topk_hyps=topk_hyps,
+            topk_scores=topk_scores,
+            topk_lengths=topk_lengths,
+            hyp_log_probs=log_probs,
+            dec_out=[snap[0] for snap in snaps],
+            dec_input_tokens=[snap[1] for snap in snaps],
+            n_steps=[snap[2] for snap in snaps],
+            max_decode_steps=max(self.max_steps),
+            finished=self.finished,
+            step_limits=self.max_steps,
+        )
+
+    def _attention_log_probs(self, fed: torch.Tensor):
+        """Attention log-probs of the next token ``[N, V]`` and the decoder outputs ``[N, L, d]``.
+
+        With the incremental decoder the outputs are kept per step instead (``None`` is returned).
+        """
+        s = self.s
+        if self.incremental is None:
+            return s._decoder_step(fed, self.enc_inflated, self.mem_lens)
+        new_out = self.incremental.step(self.inp_tokens)
+        self.outputs.append(new_out)
+        return torch.log_softmax(s.seq_lin(new_out) / s.temperature, dim=-1), None
+
+    def _slot_outputs(self, slot: int) -> torch.Tensor:
+        """Decoder outputs ``[L, d]`` along the prefix of beam ``slot`` at the last step."""
+        index = torch.tensor([slot], device=self.device)  # stays on the device: no sync per step
+        rows = []
+        for step in range(len(self.outputs) - 1, -1, -1):
+            rows.append(self.outputs[step][index])
+            if step > 0:
+                index = self.pointers[step - 1][index]
+        return torch.cat(rows[::-1])
+
+    def _step(self, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoding step ``t`` of every live beam: the decoder input ``[N, t + 1]`` and output
+        ``[N, t + 1, d]`` of the step (``None`` with the incremental decoder)."""
+        s, beam = self.s, self.s.beam_size
+        n_live = len(self.utts)
+        n_beams = n_live * beam
+        fed = torch.cat([self.prefix, self.inp_tokens.unsqueeze(1)], dim=1)
+        att_log_probs, dec_out = self._attention_log_probs(fed)
+        log_probs = s.att_weight * att_log_probs
+        vocab = log_probs.shape[-1]
+        blocked = [t < self.min_steps[u] for u in self.utts]  # EOS before the utterance's minimum
+        if any(blocked):
+            rows = torch.tensor(blocked, device=self.device).repeat_interleave(beam)
+            log_probs[rows, s.eos_index] = s.minus_inf
+        if self.ctc is not None:
+            log_probs[:, s.blank_index] = s.minus_inf
+            ctc_inc, self.ctc_state = self.ctc.forward_step(self.alive_seq, self.ctc_state)
+            log_probs = log_probs + s.ctc_weight * ctc_inc
+        fused = log_probs.reshape(n_live, -1)  # per-token log-probs kept for the hypotheses
+
+        cand_scores = self.sequence_scores.unsqueeze(1) + log_probs
+        if s.length_normalization:
+            cand_scores = cand_scores / (t + 1)
+        scores, candidates = cand_scores.view(n_live, -1).topk(beam, dim=-1)
+        self.inp_tokens = (candidates % vocab).view(n_beams)
+        scores = scores.view(n_beams)
+        self.sequence_scores = scores * (t + 1) if s.length_normalization else scores
+        beam_offset = torch.arange(n_live, device=self.device) * beam
+        predecessors = (
+            torch.div(candidates, vocab, rounding_mode="floor") + beam_offset.unsqueeze(1)
+        ).view(n_beams)
+        self.prefix = fed[predecessors]
+        if self.incremental is not None:
+            self.incremental.permute(predecessors)
+            self.pointers.append(predecessors)
+        if self.ctc is not None:
+            self.ctc_state = self.ctc.permute_mem(self.ctc_state, candidates)
+        self.alive_seq = torch.cat(
+            [self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1
+        )
+        step_log_probs = fused.gather(1, candidates).view(n_beams)
+        self.alive_log_probs = torch.cat(
+            [self.alive_log_probs[predecessors], step_log_probs.unsqueeze(1)], dim=-1
+        )
+        is_eos = self.inp_tokens.eq(s.eos_index)
+        s._store_finished(
+            is_eos, self.alive_seq, self.alive_log_probs, scores, self.finished, self.utts
+        )
+        self.sequence_scores = self.sequence_scores.masked_fill(is_eos, float("-inf"))
+        # the original masks its score tensor in place, which without length normalisation is also
+        # the one its fill-up branch stores
+        self.scores = scores if s.length_normalization else self.sequence_scores
+        return fed, dec_out
+
+    def _end_searches(self, t: int, fed: torch.Tensor, dec_out: torch.Tensor | None) -> list[int]:
+        """End the searches that are complete after step ``t``; their group indices.
+
+        A search ends when its ``beam_size`` hypotheses are finished, or at its step limit, where
+        every live beam is stored as it is (the original's fill-up branch). Slot 0's decoder output
+        and prefix at that step are the utterance's decoder representation.
+        """
+        beam = self.s.beam_size
+        ended = []
+        for j, utt in enumerate(self.utts):
+            if (
+                self.snapshot[utt] is not None
+            ):  # ended earlier (kept in the batch outside the exact mode)
+                continue
+            full = len(self.finished[utt]) == beam
+            if not full and t + 1 < self.max_steps[utt]:
+                continue
+            if not full:
+                group = torch.zeros(len(self.utts) * beam, dtype=torch.bool, device=self.device)
+                group[j * beam : (j + 1) * beam] = True
+                self.s._store_finished(
+                    group,
+                    self.alive_seq,
+                    self.alive_log_probs,
+                    self.scores,
+                    self.finished,
+                    self.utts,
+                )
+            slot_out = dec_out[j * beam] if dec_out is not None else self._slot_outputs(j * beam)
+            self.snapshot[utt] = (slot_out, fed[j * beam], t + 1)
+            ended.append(j)
+        return ended
+
+    def _drop(self, ended: list[int]) -> None:
+        """Remove the groups ``ended`` and the frames beyond the longest remaining utterance."""
+        beam = self.s.beam_size
+        keep = [j for j in range(len(self.utts)) if j not in set(ended)]
+        self.utts = [self.utts[j] for j in keep]
+        if not keep:
+            return
+        kept = torch.tensor(keep, device=self.device)
+        n_frames = max(self.limit_frames[utt] for utt in self.utts)
+        beams = (kept.unsqueeze(1) * beam + torch.arange(beam, device=self.device)).view(-1)
+        for name in (
+            "inp_tokens",
+            "prefix",
+            "sequence_scores",
+            "scores",
+            "alive_seq",
+            "alive_log_probs",
+        ):
+            setattr(self, name, getattr(self, name)[beams])
+        if self.incremental is not None:
+            self.incremental.keep(kept, n_frames)
+            self.pointers[-1] = self.pointers[-1][beams]  # the kept beams' predecessors
+        else:
+            self.enc_inflated = self.enc_inflated[beams, :n_frames]
+            if self.mem_lens is not None:
+                self.mem_lens = self.mem_lens[beams]
+                self.mem_lens = None if bool((self.mem_lens == n_frames).all()) else self.mem_lens
+        if self.ctc is not None:
+            self.ctc.keep(kept, n_frames)
+            r, psi = self.ctc_state
+            self.ctc_state = (r[:n_frames, :, beams], psi[beams])

@@ -13,11 +13,14 @@ The front-end is exactly the recipe's (``infer.ASR.generate_feats``, ``docs/orig
 ``update_until_epoch``) -> CNN -> ``TransformerASR.encode``; the decoder representation comes from the
 yaml's ``test_search`` (:class:`e032.asr.beam_search.TransformerBeamSearch`).
 
-Batching: the original ran one utterance at a time. Padding changes the numbers (the CNN's "same"
-padding sees the padded frames, and the Fbank's top-80-dB clamp is taken over the padded tensor), so
-:meth:`ASRModel.encode_batch` only stacks utterances of **identical length** (e.g. the two ears of a
-signal), where the result equals the one-at-a-time result (checked in ``tests/test_asr_oracle.py``).
-The beam search runs one utterance at a time (its 66 beams are the batch).
+Batching: the original ran one utterance at a time. Padding changes the encoder's numbers (the
+CNN's "same" padding sees the padded frames, and the Fbank's top-80-dB clamp is taken over the
+padded tensor), so :meth:`ASRModel.encode_batch` only stacks utterances of **identical length**
+(e.g. the two ears of a signal), where the result equals the one-at-a-time result (checked in
+``tests/test_asr_oracle.py``). The beam search batches utterances of any lengths
+(:meth:`ASRModel.search_many`): padded, with each utterance's own step limits, a source mask and a
+length-aware CTC prefix scorer, so that each result is the one-at-a-time result
+(``tests/test_batched_search.py``).
 """
 
 from __future__ import annotations
@@ -203,26 +206,56 @@ class ASRModel:
         dec, _ = self.transformer.decode(tokens, enc.unsqueeze(0).to(self.device))
         return dec[0]
 
+    @torch.no_grad()
+    def search_many(self, encs: Sequence[torch.Tensor], batch_size: int) -> list[SearchResult]:
+        """Beam searches of several utterances, ``batch_size`` at a time, each as if alone.
+
+        Parameters
+        ----------
+        encs : sequence of torch.Tensor
+            Encoder outputs ``[T_i, d_model]``, any lengths.
+        batch_size : int
+            Utterances per search (each brings ``beam_size`` beams). They are sorted by length
+            (longest first, ties in input order) so that a batch holds little padding.
+
+        Returns
+        -------
+        list of SearchResult
+            Per utterance, in input order, the batch-size-1 result of the exact batched search
+            (:meth:`TransformerBeamSearch.search` with ``enc_lens``).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = sorted(range(len(encs)), key=lambda i: -encs[i].shape[0])
+        results: list[SearchResult | None] = [None] * len(encs)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            lens = torch.tensor([encs[i].shape[0] for i in chunk], device=self.device)
+            padded = [encs[i].to(self.device) for i in chunk]
+            batch = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
+            result = self.searcher.search(batch, enc_lens=lens)
+            for j, i in enumerate(chunk):
+                results[i] = result.select(j)
+        return results  # type: ignore[return-value]
+
     def represent_batch(self, wavs: Sequence[np.ndarray | torch.Tensor], max_batch: int = 8) -> list[Representation]:
         """:class:`Representation` of several utterances.
 
-        Utterances of identical length share one encoder batch and one beam search (``B`` utterances x
-        ``beam_size`` beams); each utterance's result is the one a search of it alone gives (its decoder
-        representation is taken at the step its own search ends).
+        Utterances of identical length share an encoder batch; the searches run ``max_batch``
+        utterances at a time, padded (:meth:`search_many`). Each utterance's result is the one a
+        search of it alone gives (its decoder representation taken at its own search's last step).
         """
         encs = self.encode_batch(wavs, max_batch=max_batch)
-        reps: list[Representation | None] = [None] * len(encs)
-        groups: dict[int, list[int]] = {}
-        for i, enc in enumerate(encs):
-            groups.setdefault(enc.shape[0], []).append(i)
-        for indices in groups.values():
-            for s in range(0, len(indices), max_batch):
-                chunk = indices[s:s + max_batch]
-                with torch.no_grad():
-                    batch_result = self.searcher.search(torch.stack([encs[i] for i in chunk]))
-                for j, i in enumerate(chunk):
-                    reps[i] = self._representation(encs[i], batch_result.select(j))
-        return reps  # type: ignore[return-value]
+        return self.represent_encoded(encs, batch_size=max_batch)
+
+    def represent_encoded(self, encs: Sequence[torch.Tensor],
+                          batch_size: int) -> list[Representation]:
+        """:class:`Representation` of several encoded utterances (``[T_i, d_model]`` each).
+
+        The searches run ``batch_size`` utterances at a time (:meth:`search_many`).
+        """
+        return [self._representation(enc, result)
+                for enc, result in zip(encs, self.search_many(encs, batch_size), strict=True)]
 
     def _representation(self, enc: torch.Tensor, result: SearchResult) -> Representation:
         if self.decoder_representation == "last_step_slot0":
