@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import hydra
@@ -157,6 +157,12 @@ def evaluate_dataset_run(
     dev, test, test_labels = rev.load_run_inputs(run)
     results = evaluate_track(EvaluationInputs(dev, test, test_labels),
                              bool(cfg.allow_degenerate_fit), initial_guess)
+    if cfg.fit_protocol == "disjoint":
+        paths = replace(paths, track=f"{paths.track}, disjoint fit")
+        records = rev.records_by_id(run)
+        results = {rep: rev.disjoint_refit(r, records, test_labels, initial_guess,
+                                           bool(cfg.allow_degenerate_fit))
+                   for rep, r in results.items()}
     write_outputs(paths, results, (paths.split_list("dev").name, rev.list_name(run).name),
                   f"E032, {paths.track}")
     for path in rev.write_challenge_files(run, results, str(cfg.team_id)):
@@ -169,6 +175,9 @@ def evaluate_dataset_run(
 def evaluate_dataset(cfg: DictConfig, initial_guess: tuple[float, float] | str) -> dict[str, Any]:
     """CPC2/CPC3: one run, or (CPC2 ``partition=all``) the three partitions and their pooled
     scores in ``<exp>/results_cpc2_pooled.json``."""
+    if str(cfg.fit_protocol) not in rev.FIT_PROTOCOLS:
+        raise ValueError(f"fit_protocol must be one of {list(rev.FIT_PROTOCOLS)}, got "
+                         f"{cfg.fit_protocol!r}")
     pooled = str(cfg.dataset) == "cpc2" and str(cfg.partition) == "all"
     partitions = [pair[1].split(".")[1] for pair in FIT_PAIRS["cpc2"]] if pooled else [
         cfg.partition]

@@ -22,6 +22,7 @@ import csv
 import io
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,12 +30,15 @@ import numpy as np
 
 from e032 import evaluation as ev
 from e032.data_split import read_scene_list
+from e032.datasets import SignalRecord, disjoint_fit_indices
 from e032.io import atomic_path
 from e032.run_items import DatasetRun
 from e032.tracks import TrackPaths
 
 logger = logging.getLogger(__name__)
 
+FIT_PROTOCOLS: Final[tuple[str, ...]] = ("dev_split", "disjoint")
+MIN_FIT_PAIRS: Final[int] = 3  # fewest pairs fit_logistic accepts
 HIDDEN: Final[str] = "hidden"  # listener / system of CPC3 dev and eval records (not published)
 
 
@@ -157,3 +161,45 @@ def run_paths_of(cfg: Any, partition: object) -> TrackPaths:
 
     one = OmegaConf.merge(cfg, {"partition": partition})
     return resolve_track(one)
+
+
+def records_by_id(run: DatasetRun) -> dict[str, SignalRecord]:
+    """CSV ID -> dataset record of every signal of ``run`` (IDs are unique across its splits)."""
+    return {signal_id: record for (_, signal_id), record in run.record_of.items()}
+
+
+def disjoint_refit(
+    result: ev.RepresentationResult, records: Mapping[str, SignalRecord], test_labels: ev.Labels,
+    initial_guess: tuple[float, float] | str = ev.INITIAL_GUESS, allow_degenerate: bool = False,
+) -> ev.RepresentationResult:
+    """Predict each test signal with a logistic fitted on the dev signals that share neither its
+    listener nor its ``(subset, system)`` (pyclarity's leave-out fit; CPC2 predict.py, CPC3
+    shared_predict_utils.py), and score again. ``result.mapping`` stays the fit on all of dev.
+
+    Raises
+    ------
+    ValueError
+        Naming a test signal whose disjoint dev set has fewer than 3 signals.
+    """
+    dev_records = [records[s] for s in result.dev.signal_ids]
+    fits: dict[tuple[int, ...], ev.LogisticMapping] = {}
+    prediction = np.empty(len(result.test.signal_ids))
+    for index, signal in enumerate(result.test.signal_ids):
+        keep = tuple(disjoint_fit_indices([*dev_records, records[signal]], len(dev_records)))
+        if len(keep) < MIN_FIT_PAIRS:
+            raise ValueError(f"fit_protocol=disjoint: only {len(keep)} dev signal(s) share neither "
+                             f"the listener nor the system of {signal}; the fit needs "
+                             f"{MIN_FIT_PAIRS} (use fit_protocol=dev_split)")
+        if keep not in fits:
+            rows = list(keep)
+            fits[keep] = ev.fit_logistic(result.dev.similarity[rows],
+                                         result.dev.correctness[rows], initial_guess,
+                                         allow_degenerate)
+        prediction[index] = fits[keep].predict(result.test.similarity[index])[()]
+    listeners = [test_labels.listener[s] for s in result.test.signal_ids]
+    systems = [test_labels.system[s] for s in result.test.signal_ids]
+    label = result.test.correctness
+    return replace(result, test_prediction=prediction,
+                   test_metrics=ev.compute_metrics(prediction, label),
+                   per_listener=ev.aggregated_metrics(prediction, label, listeners),
+                   per_system=ev.aggregated_metrics(prediction, label, systems))

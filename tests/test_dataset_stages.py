@@ -177,3 +177,35 @@ def test_list_naming_a_missing_file_and_mixed_layout(cpc2_root, tmp_path):  # no
     with pytest.raises(ValueError, match=r"only in the v1_0 folders .* mixes CPC2 v1_0 and v1_1"):
         prepare(cpc2_root, tmp_path / "exp", "dataset=cpc2")
     assert not (tmp_path / "exp" / "msbg").exists()  # nothing long started
+
+
+def test_disjoint_fit_predicts_each_signal_from_its_disjoint_dev_set():
+    from e032 import evaluation as ev
+    from e032 import run_evaluation as rev
+    from e032.datasets import SignalRecord
+
+    rng = np.random.default_rng(0)
+    dev_keys = [(f"L{i}", f"E{j}") for i in range(1, 4) for j in range(1, 4)] * 2
+    records = {f"d{k}": SignalRecord("CEC2", f"d{k}", "S1", lis, sys_, "p")
+               for k, (lis, sys_) in enumerate(dev_keys)}
+    records |= {"t0": SignalRecord("CEC2", "t0", "S2", "L1", "E1", "p"),
+                "t1": SignalRecord("CEC2", "t1", "S2", "L9", "E9", "p")}
+    dev_sim = rng.uniform(0.3, 0.9, len(dev_keys))
+    dev_y = 100 / (1 + np.exp(-0.1 * (100 * dev_sim - 60))) + rng.normal(0, 5, len(dev_keys))
+    dev = ev.Paired(tuple(f"d{k}" for k in range(len(dev_keys))), dev_sim,
+                    np.clip(dev_y, 0, 100))
+    test = ev.Paired(("t0", "t1"), np.array([0.5, 0.7]), np.array([40.0, 70.0]))
+    labels = ev.Labels(Path("x"), {"t0": 40.0, "t1": 70.0}, {}, {"t0": "L1", "t1": "L9"},
+                       {"t0": "E1", "t1": "E9"})
+    result = ev.evaluate_representation("dec", dev, test, labels, initial_guess="auto")
+    refit = rev.disjoint_refit(result, records, labels, "auto")
+    # t0 (L1, E1): only dev signals of other listeners and systems; t1 shares nothing: all of dev
+    rows = [k for k, (lis, sys_) in enumerate(dev_keys) if lis != "L1" and sys_ != "E1"]
+    by_hand = ev.fit_logistic(dev_sim[rows], dev.correctness[rows], "auto").predict(0.5)
+    assert refit.test_prediction[0] == pytest.approx(float(by_hand))
+    assert refit.test_prediction[1] == pytest.approx(result.test_prediction[1])
+    assert refit.mapping == result.mapping
+    few = {**records, "t0": SignalRecord("CEC2", "t0", "S2", "L1", "E1", "p")}
+    only_l1 = {k: SignalRecord("CEC2", k, "S1", "L1", "E2", "p") for k in dev.signal_ids}
+    with pytest.raises(ValueError, match=r"only 0 dev signal\(s\) share neither .* of t0"):
+        rev.disjoint_refit(result, {**few, **only_l1}, labels, "auto")
