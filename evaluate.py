@@ -52,11 +52,7 @@ def load_inputs(paths: TrackPaths) -> EvaluationInputs:
     ``prepare_data.py`` exists (otherwise they only need a label); test signals must be exactly
     the signals of the test list.
     """
-    files = {
-        (part, rep): paths.similarity_json(part, rep)
-        for part in ev.PARTS
-        for rep in ev.REPRESENTATIONS
-    }
+    files = {(part, rep): paths.similarity_json(part, rep) for part in ev.PARTS for rep in ev.REPRESENTATIONS}
     ev.check_similarity_files(files)
     dev_labels = ev.read_labels(paths.responses_json("train"))
     test_labels = ev.read_labels(paths.test_labels_json())
@@ -92,7 +88,11 @@ def evaluate_track(
     """Fit and score the encoder and the decoder separately."""
     return {
         rep: ev.evaluate_representation(
-            rep, inputs.dev[rep], inputs.test[rep], inputs.test_labels, allow_degenerate_fit,
+            rep,
+            inputs.dev[rep],
+            inputs.test[rep],
+            inputs.test_labels,
+            allow_degenerate_fit,
             initial_guess,
         )
         for rep in ev.REPRESENTATIONS
@@ -112,30 +112,26 @@ def initial_guess_from_config(value: Any) -> tuple[float, float] | str:
 
 
 def write_outputs(
-    paths: TrackPaths, results: dict[str, ev.RepresentationResult],
-    label_files: tuple[str, str] | None = None, title: str | None = None,
+    paths: TrackPaths,
+    results: dict[str, ev.RepresentationResult],
+    label_files: tuple[str, str] | None = None,
+    title: str | None = None,
 ) -> dict[str, Any]:
     """Write the results JSON, the submission CSVs and the plot; return the results document.
 
     ``label_files`` names the dev and test label files (default: CPC1's), ``title`` the plot's.
     """
-    sources = {
-        f"{part}_{rep}": paths.similarity_json(part, rep).name
-        for part in ev.PARTS
-        for rep in results
-    }
-    dev_labels, test_labels = label_files or (paths.responses_json("train").name,
-                                              paths.test_labels_json().name)
+    sources = {f"{part}_{rep}": paths.similarity_json(part, rep).name for part in ev.PARTS for rep in results}
+    dev_labels, test_labels = label_files or (
+        paths.responses_json("train").name,
+        paths.test_labels_json().name,
+    )
     sources |= {"dev_labels": dev_labels, "test_labels": test_labels}
     document = ev.results_document(results, paths.track, sources)
     write_json_atomic(paths.results_json, document)
     for rep, r in results.items():
-        ev.write_submission_csv(
-            paths.submission_csv("dev", rep), r.dev.signal_ids, r.dev_prediction
-        )
-        ev.write_submission_csv(
-            paths.submission_csv("test", rep), r.test.signal_ids, r.test_prediction
-        )
+        ev.write_submission_csv(paths.submission_csv("dev", rep), r.dev.signal_ids, r.dev_prediction)
+        ev.write_submission_csv(paths.submission_csv("test", rep), r.test.signal_ids, r.test_prediction)
     ev.plot_results(results, paths.results_plot, title or f"E032, CPC1 {paths.track} track")
     logger.info(
         "wrote %s, %s and %s",
@@ -155,16 +151,19 @@ def evaluate_dataset_run(
     paths = resolve_track(run_cfg)
     run = DatasetRun(run_cfg, paths)
     dev, test, test_labels = rev.load_run_inputs(run)
-    results = evaluate_track(EvaluationInputs(dev, test, test_labels),
-                             bool(cfg.allow_degenerate_fit), initial_guess)
+    results = evaluate_track(
+        EvaluationInputs(dev, test, test_labels), bool(cfg.allow_degenerate_fit), initial_guess
+    )
     if cfg.fit_protocol == "disjoint":
         paths = replace(paths, track=f"{paths.track}, disjoint fit")
         records = rev.records_by_id(run)
-        results = {rep: rev.disjoint_refit(r, records, test_labels, initial_guess,
-                                           bool(cfg.allow_degenerate_fit))
-                   for rep, r in results.items()}
-    write_outputs(paths, results, (paths.split_list("dev").name, rev.list_name(run).name),
-                  f"E032, {paths.track}")
+        results = {
+            rep: rev.disjoint_refit(r, records, test_labels, initial_guess, bool(cfg.allow_degenerate_fit))
+            for rep, r in results.items()
+        }
+    write_outputs(
+        paths, results, (paths.split_list("dev").name, rev.list_name(run).name), f"E032, {paths.track}"
+    )
     for path in rev.write_challenge_files(run, results, str(cfg.team_id)):
         logger.info("challenge submission: %s", path)
     print(ev.format_results_table(results, paths.track))  # CLI summary
@@ -176,24 +175,28 @@ def evaluate_dataset(cfg: DictConfig, initial_guess: tuple[float, float] | str) 
     """CPC2/CPC3: one run, or (CPC2 ``partition=all``) the three partitions and their pooled
     scores in ``<exp>/results_cpc2_pooled.json``."""
     if str(cfg.fit_protocol) not in rev.FIT_PROTOCOLS:
-        raise ValueError(f"fit_protocol must be one of {list(rev.FIT_PROTOCOLS)}, got "
-                         f"{cfg.fit_protocol!r}")
+        raise ValueError(
+            f"fit_protocol must be one of {list(rev.FIT_PROTOCOLS)}, got " f"{cfg.fit_protocol!r}"
+        )
     pooled = str(cfg.dataset) == "cpc2" and str(cfg.partition) == "all"
-    partitions = [pair[1].split(".")[1] for pair in FIT_PAIRS["cpc2"]] if pooled else [
-        cfg.partition]
+    partitions = [pair[1].split(".")[1] for pair in FIT_PAIRS["cpc2"]] if pooled else [cfg.partition]
     per_run = []
     for partition in partitions:
         results, labels, paths = evaluate_dataset_run(cfg, partition, initial_guess)
         per_run.append((results, labels))
     if not pooled:
         return read_json(paths.results_json)
-    document = {"pooled": _json_safe(rev.pooled_metrics(per_run)),
-                "partitions": [f"eval.{n}" for n in partitions]}
+    document = {
+        "pooled": _json_safe(rev.pooled_metrics(per_run)),
+        "partitions": [f"eval.{n}" for n in partitions],
+    }
     path = paths.exp_folder / "results_cpc2_pooled.json"
     write_json_atomic(path, document)
     for rep, metrics in document["pooled"].items():
-        print(f"pooled eval.1-3, {rep}: N={metrics['N']} RMSE={metrics['RMSE']} "
-              f"NCC={metrics['NCC']} KT={metrics['KT']}")
+        print(
+            f"pooled eval.1-3, {rep}: N={metrics['N']} RMSE={metrics['RMSE']} "
+            f"NCC={metrics['NCC']} KT={metrics['KT']}"
+        )
     print(f"pooled: {path}")
     return document
 

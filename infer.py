@@ -32,8 +32,8 @@ from e032.inference import (  # noqa: F401  (the API tests and notebooks use thr
     signal_table,
 )
 from e032.io import explain_os_errors
-from msbg.parallel import pin_threads
 from e032.tracks import resolve_track
+from msbg.parallel import pin_threads
 
 logger = logging.getLogger(__name__)
 

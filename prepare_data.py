@@ -51,8 +51,7 @@ from e032.tracks import resolve_track
 
 Run = Cpc1Run | DatasetRun
 logger = logging.getLogger(__name__)
-WAY_OUT = ("use another path.exp_folder (or path.msbg_output_dir), or delete that folder to redo "
-           "it")
+WAY_OUT = "use another path.exp_folder (or path.msbg_output_dir), or delete that folder to redo " "it"
 
 
 @dataclass
@@ -72,11 +71,14 @@ class Report:
         total_s = sum(self.seconds.values())
         worked = total_s > 0 and ("msbg" in self.seconds or "resample" in self.seconds)
         rate = f"{60 * self.n_signals / total_s:.1f} signals/min" if worked else "-"
-        share = (f", MSBG {100 * self.seconds.get('msbg', 0) / total_s:.0f}% of {total_s:.1f} s"
-                 if worked else "")
-        return (f"prepare_data [{self.track}{self.shard}]: {self.n_signals} signals | split "
-                f"{self.split} | MSBG {self.msbg} | 16 kHz {self.resample} | CSVs {self.csvs} | "
-                f"{rate}{share}")
+        share = (
+            f", MSBG {100 * self.seconds.get('msbg', 0) / total_s:.0f}% of {total_s:.1f} s" if worked else ""
+        )
+        return (
+            f"prepare_data [{self.track}{self.shard}]: {self.n_signals} signals | split "
+            f"{self.split} | MSBG {self.msbg} | 16 kHz {self.resample} | CSVs {self.csvs} | "
+            f"{rate}{share}"
+        )
 
 
 def stage_split(cfg: DictConfig, run: Run, report: Report) -> list[str]:
@@ -85,9 +87,14 @@ def stage_split(cfg: DictConfig, run: Run, report: Report) -> list[str]:
     CPC2/CPC3 scenes are ``<subset>_<scene>``: the same scene ID in CEC1 and CEC2 is two scenes.
     """
     paths = run.paths
-    train, dev, reused = load_or_make_split(paths.split_list("train"), paths.split_list("dev"),
-                                            run.split_records(), cfg.dev_percent, cfg.split_seed,
-                                            paths.split_settings)
+    train, dev, reused = load_or_make_split(
+        paths.split_list("train"),
+        paths.split_list("dev"),
+        run.split_records(),
+        cfg.dev_percent,
+        cfg.split_seed,
+        paths.split_settings,
+    )
     report.split = f"{len(train)} train / {len(dev)} dev scenes ({'reused' if reused else 'new'})"
     return dev
 
@@ -123,8 +130,11 @@ def stage_msbg_inputs(cfg: DictConfig, run: Run, items: list[SignalItem]) -> int
     with RecordSet(folders, "msbg_input", shared_tag(cfg, run)) as record:
         todo = record.stale(units)
         by_output = {unit.job.output: unit for unit in todo}
-        run_resample_jobs([unit.job for unit in todo], int(cfg.num_workers),
-                          on_done=lambda job, wrote: record.done(by_output[job.output]))
+        run_resample_jobs(
+            [unit.job for unit in todo],
+            int(cfg.num_workers),
+            on_done=lambda job, wrote: record.done(by_output[job.output]),
+        )
     return len(todo)
 
 
@@ -144,9 +154,14 @@ def stage_msbg(cfg: DictConfig, run: Run, items: list[SignalItem], report: Repor
     with RecordSet(folders, "msbg", shared_tag(cfg, run)) as record:
         todo = record.stale(units)
         by_output = {unit.job.output_wav: unit for unit in todo}
-        run_jobs([unit.job for unit in todo], ear_params=ear_params,
-                 num_workers=int(cfg.num_workers), progress=bool(cfg.progress),
-                 skip_existing=False, on_done=lambda job: record.done(by_output[job.output_wav]))
+        run_jobs(
+            [unit.job for unit in todo],
+            ear_params=ear_params,
+            num_workers=int(cfg.num_workers),
+            progress=bool(cfg.progress),
+            skip_existing=False,
+            on_done=lambda job: record.done(by_output[job.output_wav]),
+        )
     resampled = f" ({n_resampled} resampled to 44.1 kHz first)" if n_resampled else ""
     report.msbg = f"{len(todo)} done, {len(units) - len(todo)} skipped{resampled}"
 
@@ -158,21 +173,27 @@ def stage_resample(cfg: DictConfig, run: Run, items, references, report: Report)
     trim_s = cfg.trim_s
     if run.name == "cpc1" and trim_s == "dataset":
         trim_s = TRIM_S[("cpc1", "CPC1")]  # stamped as the number, as before
-    base = MonoSplitSettings(int(cfg.MSBGEar.sample_rate), int(cfg.target_sample_rate),
-                             float(trim_s) if not isinstance(trim_s, str) else float("nan"),
-                             str(cfg.wav_subtype), str(cfg.resampler))
-    stamp = {"target_sample_rate": base.sample_rate_out, "trim_s": trim_s,
-             "wav_subtype": base.subtype, "resampler": RESAMPLER_STAMPS[base.resampler]}
+    base = MonoSplitSettings(
+        int(cfg.MSBGEar.sample_rate),
+        int(cfg.target_sample_rate),
+        float(trim_s) if not isinstance(trim_s, str) else float("nan"),
+        str(cfg.wav_subtype),
+        str(cfg.resampler),
+    )
+    stamp = {
+        "target_sample_rate": base.sample_rate_out,
+        "trim_s": trim_s,
+        "wav_subtype": base.subtype,
+        "resampler": RESAMPLER_STAMPS[base.resampler],
+    }
     if not msbg_enabled(cfg.msbg_mode):
         stamp["msbg"] = "off"
     check_or_write_stamp(paths.asr_data_dir / "prepare_settings.json", stamp, WAY_OUT)
-    units, settings = mono_split_units(run, items, references, stamp, base,
-                                       msbg_enabled(cfg.msbg_mode))
+    units, settings = mono_split_units(run, items, references, stamp, base, msbg_enabled(cfg.msbg_mode))
     logger.info("16 kHz: %d files -> %s", len(units), paths.asr_data_dir)
     with RecordSet([paths.asr_data_dir], "resample", shard_tag(cfg)) as record:
         todo = record.stale(units)
-        clipping = redo_mono_split_units(todo, settings, record, int(cfg.num_workers),
-                                         bool(cfg.progress))
+        clipping = redo_mono_split_units(todo, settings, record, int(cfg.num_workers), bool(cfg.progress))
     report.resample = f"{len(todo)} done, {len(units) - len(todo)} skipped{clipping.summary()}"
 
 
@@ -205,7 +226,9 @@ def timed(report: Report, name: str, function, *args) -> None:
 @explain_os_errors
 def main(cfg: DictConfig) -> None:
     """Run the stages selected by ``cfg.stage`` for this shard, then print a summary."""
-    check_options(cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype), str(cfg.resampler))
+    check_options(
+        cfg.stage, int(cfg.shard_index), int(cfg.num_shards), str(cfg.wav_subtype), str(cfg.resampler)
+    )
     check_ranges(**{name: cfg[name] for name in RANGES})
     paths = resolve_track(cfg)
     shard_i, n_shards = int(cfg.shard_index), int(cfg.num_shards)

@@ -33,23 +33,32 @@ def main() -> None:
     wav = np.load(REPO / "tests" / "data" / "asr_reference" / "oracle" / "in0_A_left_ref.npz")["wav"]
     n_frames = 51  # encoder frames of this 2-s input
     hparams = load_hparams(REPO / "transformer_cpc1.yaml", {"max_decode_ratio": args.steps / n_frames + 1e-9})
-    hparams["normalize"]._load_statistics_dict({"count": 1, "glob_mean": torch.zeros(80), "glob_std": torch.ones(80)})
+    hparams["normalize"]._load_statistics_dict(
+        {"count": 1, "glob_mean": torch.zeros(80), "glob_std": torch.ones(80)}
+    )
     asr = ASRModel(hparams, torch.device(args.device), epoch=120)
     sync = torch.cuda.synchronize if asr.device.type == "cuda" else (lambda: None)
     asr.encode(wav)  # warm-up
     cpu, wall = time.process_time(), time.perf_counter()
     enc = asr.encode(wav)
     sync()
-    print(f"encoder, 2 s of audio: cpu {time.process_time() - cpu:.3f} s, wall {time.perf_counter() - wall:.3f} s")
-    modes = [("ours", "fast", True)] + ([("original arithmetic", "reference", False)] if args.original else [])
+    print(
+        f"encoder, 2 s of audio: cpu {time.process_time() - cpu:.3f} s, "
+        f"wall {time.perf_counter() - wall:.3f} s"
+    )
+    modes = [("ours", "fast", True)] + (
+        [("original arithmetic", "reference", False)] if args.original else []
+    )
     for label, scorer, cache in modes:
         asr.searcher.ctc_scorer, asr.searcher.decoder_cache = scorer, cache
         cpu, wall = time.process_time(), time.perf_counter()
         result = asr.search(enc)
         sync()
         steps = result.n_steps[0]
-        print(f"{label}: {steps} steps, cpu {(time.process_time() - cpu) / steps:.3f} s/step, "
-              f"wall {(time.perf_counter() - wall) / steps:.3f} s/step")
+        print(
+            f"{label}: {steps} steps, cpu {(time.process_time() - cpu) / steps:.3f} s/step, "
+            f"wall {(time.perf_counter() - wall) / steps:.3f} s/step"
+        )
 
 
 if __name__ == "__main__":

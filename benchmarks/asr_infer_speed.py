@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,9 +53,7 @@ from msbg.parallel import pin_threads  # noqa: E402
 CPC1_SIGNALS = 3900  # CPC1 closed track, dev (~30 % of 4863 train signals) + test (2421): ~3,900
 SIGNALS_PER_SCENE = 2  # synthetic scenes (CPC1: 4863 train signals over 2428 scenes)
 CPC1_SECONDS = (2.0, 7.0)  # synthetic lengths after the 2-s cut (the shared CPC1 sample: 3.9 s)
-STEP_SHARE = (
-    0.6  # full-size random weights: calibrate EOS so searches end after ~60 % of the frames
-)
+STEP_SHARE = 0.6  # full-size random weights: calibrate EOS so searches end after ~60 % of the frames
 
 
 def load_model(args) -> ASRModel:
@@ -68,9 +65,7 @@ def load_model(args) -> ASRModel:
         return load_asr(REPO / args.checkpoint, overrides=overrides, device=args.device)
     torch.manual_seed(0)
     sizes = inference.read_yaml_overrides(REPO / args.random_sizes) if args.random_sizes else {}
-    hparams = load_hparams(
-        REPO / "transformer_cpc1.yaml", {**sizes, "test_beam_size": args.beam or 66}
-    )
+    hparams = load_hparams(REPO / "transformer_cpc1.yaml", {**sizes, "test_beam_size": args.beam or 66})
     hparams["normalize"]._load_statistics_dict(
         {"count": 1, "glob_mean": torch.zeros(80), "glob_std": torch.ones(80)}
     )
@@ -201,12 +196,8 @@ def timed(label: str, run, asr: ASRModel, n_signals: int, reference: dict | None
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--checkpoint", default="demo/standin_asr/save", help="save/ folder (demo size)"
-    )
-    parser.add_argument(
-        "--overrides", default="demo/asr_demo_overrides.yaml", help="yaml of ASR sizes"
-    )
+    parser.add_argument("--checkpoint", default="demo/standin_asr/save", help="save/ folder (demo size)")
+    parser.add_argument("--overrides", default="demo/asr_demo_overrides.yaml", help="yaml of ASR sizes")
     parser.add_argument(
         "--full-size", action="store_true", help="transformer_cpc1.yaml sizes, random weights"
     )
@@ -215,38 +206,26 @@ def main() -> None:
         default=None,
         help="with --full-size: yaml of smaller sizes (a dry run of the random-weights mode)",
     )
-    parser.add_argument(
-        "--asr-data", default="demo_data/e032/cpc1_asr_data", help="folder of the CSVs"
-    )
+    parser.add_argument("--asr-data", default="demo_data/e032/cpc1_asr_data", help="folder of the CSVs")
     parser.add_argument("--part", default="test")
     parser.add_argument("--signals", type=int, default=48, help="signals timed from --asr-data")
-    parser.add_argument(
-        "--synthetic", type=int, default=0, help="N synthetic signals of CPC1 lengths"
-    )
-    parser.add_argument(
-        "--batch-sizes", default="1,2,4,8,16,32", help="comma-separated; 'auto' allowed"
-    )
+    parser.add_argument("--synthetic", type=int, default=0, help="N synthetic signals of CPC1 lengths")
+    parser.add_argument("--batch-sizes", default="1,2,4,8,16,32", help="comma-separated; 'auto' allowed")
     parser.add_argument(
         "--few",
         type=int,
         default=0,
         help="signals of batch 1 (the exactness reference) and previous (0 = all)",
     )
-    parser.add_argument(
-        "--original-signals", type=int, default=12, help="signals of the original's path"
-    )
+    parser.add_argument("--original-signals", type=int, default=12, help="signals of the original's path")
     parser.add_argument(
         "--arithmetic-at",
         default="",
         help="batch size at which the other ctc_scorer/decoder_cache settings are also timed",
     )
-    parser.add_argument(
-        "--skip", default="", help="comma-separated paths not run: previous,original"
-    )
+    parser.add_argument("--skip", default="", help="comma-separated paths not run: previous,original")
     parser.add_argument("--beam", type=int, default=None, help="override test_beam_size")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch/BLAS threads of the batched runs"
-    )
+    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of the batched runs")
     parser.add_argument(
         "--previous-threads",
         type=int,
@@ -287,9 +266,7 @@ def main() -> None:
     if args.synthetic:
         for row in table:
             row["cpc1_dev_test_hours"] = round(CPC1_SIGNALS / row["signals_per_s_wall"] / 3600, 2)
-            print(
-                json.dumps({"path": row["path"], "cpc1_dev_test_hours": row["cpc1_dev_test_hours"]})
-            )
+            print(json.dumps({"path": row["path"], "cpc1_dev_test_hours": row["cpc1_dev_test_hours"]}))
     if args.out:
         Path(args.out).write_text(json.dumps({"info": info, "rows": table}, indent=1))
 
@@ -328,11 +305,7 @@ def time_paths(
     if "original" not in skip:
         some = signals[: args.original_signals]
         asr.searcher.ctc_scorer, asr.searcher.decoder_cache = "reference", False
-        rows.append(
-            timed(
-                "original arithmetic", lambda: previous_path(asr, some), asr, len(some), reference
-            )
-        )
+        rows.append(timed("original arithmetic", lambda: previous_path(asr, some), asr, len(some), reference))
     return [r["row"] for r in rows]
 
 

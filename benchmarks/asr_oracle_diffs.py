@@ -19,8 +19,16 @@ REPO = Path(__file__).resolve().parents[1]
 from e032.asr.model import load_asr  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "asr_reference"
-TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
-        "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100}
+TINY = {
+    "d_model": 32,
+    "nhead": 4,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
+    "d_ffn": 64,
+    "cnn_channels": [8, 16, 16],
+    "transformer_input_size": 320,
+    "output_neurons": 100,
+}
 NAMES = ["in0_A_left_ref", "in1_A_left_proc", "in2_A_right_ref", "in3_A_right_proc", "in4_B", "in5_C"]
 
 
@@ -39,18 +47,26 @@ def main() -> None:
                 stages = asr.stages(np.load(DATA / "oracle" / f"{name}.npz")["wav"])
                 if not sub:
                     for key in ("fbank", "feats_norm", "cnn_out", "enc_out"):
-                        diffs[key] = max(diffs.get(key, 0.0), float(np.abs(stages[key].numpy() - oracle[key]).max()))
+                        diffs[key] = max(
+                            diffs.get(key, 0.0), float(np.abs(stages[key].numpy() - oracle[key]).max())
+                        )
                 result = asr.search(stages["enc_out"])
-                exact += int(result.hyps[0] == oracle["hyp"].tolist()
-                             and result.n_steps[0] == int(oracle["n_decode_steps"])
-                             and result.dec_input_tokens[0].tolist() == oracle["dec_input_tokens"].tolist())
+                exact += int(
+                    result.hyps[0] == oracle["hyp"].tolist()
+                    and result.n_steps[0] == int(oracle["n_decode_steps"])
+                    and result.dec_input_tokens[0].tolist() == oracle["dec_input_tokens"].tolist()
+                )
                 total += 1
-                for key, ours in (("dec_out", result.dec_out[0].numpy()),
-                                  ("topk_scores", result.topk_scores[0].numpy()),
-                                  ("hyp_token_probs", np.exp(result.hyp_log_probs[0].numpy()))):
+                for key, ours in (
+                    ("dec_out", result.dec_out[0].numpy()),
+                    ("topk_scores", result.topk_scores[0].numpy()),
+                    ("hyp_token_probs", np.exp(result.hyp_log_probs[0].numpy())),
+                ):
                     diffs[key] = max(diffs.get(key, 0.0), float(np.abs(ours - oracle[key]).max()))
-        print(f"ctc_scorer={scorer} decoder_cache={cache}: exact searches {exact}/{total}; max abs diff "
-              + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()))
+        print(
+            f"ctc_scorer={scorer} decoder_cache={cache}: exact searches {exact}/{total}; max abs diff "
+            + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
+        )
 
 
 if __name__ == "__main__":

@@ -38,12 +38,21 @@ def parse_switch(text: str) -> tuple[str, object]:
 def main(argv: list[str] | None = None) -> int:
     """Run the check; print the table; return the exit status (0: every value within tolerance)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--oracle", type=Path, required=True, help="oracle folder (meta.json, batch.npz, runs)")
+    parser.add_argument(
+        "--oracle", type=Path, required=True, help="oracle folder (meta.json, batch.npz, runs)"
+    )
     parser.add_argument("--checkpoint", type=Path, required=True, help="starting save/ folder of the oracle")
     parser.add_argument("--yaml", type=Path, default=REPO / "transformer_cpc1.yaml")
     parser.add_argument("--runs", nargs="+", default=None, help="default: every run of the folder")
-    parser.add_argument("--set", dest="switches", type=parse_switch, action="append", default=[],
-                        metavar="KEY=VALUE", help="yaml override applied last (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="switches",
+        type=parse_switch,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="yaml override applied last (repeatable)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results = check_oracle(args.oracle, args.checkpoint, args.yaml, args.runs, dict(args.switches))

@@ -27,7 +27,9 @@ from e032.asr.training import ASRBrain  # noqa: E402
 class FakeBatch:
     """The fields ``ASRBrain`` reads from a SpeechBrain ``PaddedBatch``."""
 
-    def __init__(self, batch_size: int, n_samples: int, n_tokens: int, vocab: int, generator: torch.Generator):
+    def __init__(
+        self, batch_size: int, n_samples: int, n_tokens: int, vocab: int, generator: torch.Generator
+    ):
         lens = torch.ones(batch_size)
         self.sig = (0.1 * torch.randn(batch_size, n_samples, generator=generator), lens)
         tokens = torch.randint(3, vocab, (batch_size, n_tokens), generator=generator)
@@ -54,13 +56,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, open(REPO / "transformer_cpc1.yaml", encoding="utf-8") as f:
         hparams = load_hyperpyyaml(f, {"data_folder": tmp, "output_folder": tmp, "gradient_accumulation": 1})
-        brain = ASRBrain(modules=hparams["modules"], opt_class=hparams[args.optimizer], hparams=hparams,
-                         run_opts={"device": args.device, "noprogressbar": True})
+        brain = ASRBrain(
+            modules=hparams["modules"],
+            opt_class=hparams[args.optimizer],
+            hparams=hparams,
+            run_opts={"device": args.device, "noprogressbar": True},
+        )
         brain.init_optimizers()
         brain.modules.train()
         gen = torch.Generator().manual_seed(0)
-        batch = FakeBatch(args.batch_size, int(args.duration_s * 16000), args.n_tokens,
-                          hparams["output_neurons"], gen)
+        batch = FakeBatch(
+            args.batch_size, int(args.duration_s * 16000), args.n_tokens, hparams["output_neurons"], gen
+        )
         times = []
         for i in range(args.steps + 2):  # 2 warm-up steps
             if args.device.startswith("cuda"):
@@ -74,12 +81,17 @@ def main() -> None:
         times = sorted(times[2:])
         summary = {
             "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-            "batch_size": args.batch_size, "duration_s": args.duration_s, "optimizer": args.optimizer,
+            "batch_size": args.batch_size,
+            "duration_s": args.duration_s,
+            "optimizer": args.optimizer,
             "n_parameters": sum(p.numel() for p in hparams["model"].parameters()),
-            "step_s_median": times[len(times) // 2], "step_s_min": times[0], "step_s_max": times[-1],
+            "step_s_median": times[len(times) // 2],
+            "step_s_min": times[0],
+            "step_s_max": times[-1],
             "loss_last": float(loss),
-            "max_memory_gib": (torch.cuda.max_memory_allocated() / 2**30
-                               if args.device.startswith("cuda") else None),
+            "max_memory_gib": (
+                torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None
+            ),
         }
     print(json.dumps(summary, indent=1))
     if args.json:

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-
 from msbg import Audiogram, Ear, listen  # noqa: E402
 
 SAMPLE_RATE = 44100
@@ -136,9 +135,7 @@ def time_pyclarity(x: np.ndarray, levels: list, repeats: int) -> tuple[float, di
             for column in range(2):
                 set_start = time.process_time()
                 ear.set_audiogram(audiogram)
-                stages["set_audiogram"] = stages.get("set_audiogram", 0.0) + (
-                    time.process_time() - set_start
-                )
+                stages["set_audiogram"] = stages.get("set_audiogram", 0.0) + (time.process_time() - set_start)
                 outputs.append(ear.process(x[:, column])[0])
             elapsed = time.process_time() - start
         if elapsed < best:

@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 from e032.resample import resample, trim_start  # noqa: E402
 
 SIGNAL = "S08510_L0239_E001"
-FILES = {"MSBG output": f"expected_msbg/{SIGNAL}_HL-output.wav",
-         "reference": "clarity_CPC1_data_train/clarity_data/scenes/S08510_target_anechoic.wav"}
+FILES = {
+    "MSBG output": f"expected_msbg/{SIGNAL}_HL-output.wav",
+    "reference": "clarity_CPC1_data_train/clarity_data/scenes/S08510_target_anechoic.wav",
+}
 BANDS_HZ = (("< 7 kHz", 0, 7000), ("7-7.6 kHz", 7000, 7600), ("7.6-8 kHz", 7600, 8001))
 SAMPLE_RATE = 16000
 TRIM_S = 2.0
@@ -44,8 +46,10 @@ def band_db(difference: np.ndarray, reference: np.ndarray, low_hz: float, high_h
     """Energy of ``difference`` relative to ``reference`` in [low_hz, high_hz), dB, per channel."""
     freqs = np.fft.rfftfreq(len(reference), 1 / SAMPLE_RATE)
     band = (freqs >= low_hz) & (freqs < high_hz)
+
     def power(x):
         return np.sum(np.abs(np.fft.rfft(x, axis=0)[band]) ** 2, axis=0)
+
     return 10 * np.log10(power(difference) / power(reference))
 
 
@@ -63,8 +67,12 @@ def row(name: str, path: Path, repeats: int) -> str:
     lines = []
     for ear, c in (("left", 0), ("right", 1)):
         cells = [f"{np.abs(diff[:, c]).max():.3g}", f"{snr[c]:.1f} dB"] + [f"{b[c]:+.1f} dB" for b in bands]
-        lines.append(f"| {name}, {ear} | " + " | ".join(cells) + f" | {changed[c]:.1f} % |"
-                     + (f" {1e3 * t_soxr:.0f} / {1e3 * t_kaiser:.0f} ms |" if c == 0 else " |"))
+        lines.append(
+            f"| {name}, {ear} | "
+            + " | ".join(cells)
+            + f" | {changed[c]:.1f} % |"
+            + (f" {1e3 * t_soxr:.0f} / {1e3 * t_kaiser:.0f} ms |" if c == 0 else " |")
+        )
     return "\n".join(lines)
 
 
@@ -75,8 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     bands = " | ".join(label for label, _, _ in BANDS_HZ)
-    print(f"| signal, ear | max abs diff | SNR of difference | {bands} | 16-bit samples changed "
-          "| CPU per call, soxr HQ / kaiser_best (both ears) |")
+    print(
+        f"| signal, ear | max abs diff | SNR of difference | {bands} | 16-bit samples changed "
+        "| CPU per call, soxr HQ / kaiser_best (both ears) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, relative in FILES.items():
         print(row(name, args.sample / relative, args.repeats))

@@ -24,13 +24,17 @@ from standin.corpus import CorpusConfig, build  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the step and run it."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("step", choices=("corpus", "train", "card"))
     parser.add_argument("--out", type=Path, required=True, help="build folder (corpus/, train/)")
     parser.add_argument("--seed", type=int, default=0, help="corpus and training seed")
     parser.add_argument("--n-train", type=int, default=CorpusConfig.n_train, help="training utterances")
     parser.add_argument("--n-valid", type=int, default=CorpusConfig.n_valid, help="validation utterances")
-    parser.add_argument("--n-card", type=int, default=CorpusConfig.n_card, help="card utterances per condition")
+    parser.add_argument(
+        "--n-card", type=int, default=CorpusConfig.n_card, help="card utterances per condition"
+    )
     parser.add_argument("--num-workers", type=int, default=0, help="corpus worker processes (0 = all cores)")
     parser.add_argument("--ship", type=Path, default=None, help="card: copy the final model here")
     args, extra = parser.parse_known_args(argv)
@@ -38,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.step == "corpus":
         cfg = CorpusConfig(args.n_train, args.n_valid, args.n_card, args.seed, args.num_workers)
         summary = build(cfg, args.out / "corpus")
-        print(f"stand-in corpus: {summary['n_utterances']} utterances, {summary['hours']:.1f} h -> {args.out / 'corpus'}")
+        print(
+            f"stand-in corpus: {summary['n_utterances']} utterances, {summary['hours']:.1f} h "
+            f"-> {args.out / 'corpus'}"
+        )
     elif args.step == "train":
         from standin.train import pretrain
 
@@ -49,8 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.ship is None:
             parser.error("card needs --ship FOLDER (where the final model and its card go)")
         card = ship(args.out, args.ship, REPO, read_stage_times(args.out / "stage_times.txt"))
-        print(f"stand-in -> {args.ship}: {card['model']['n_parameters']:,} parameters, WER % " +
-              ", ".join(f"{k} {v:.1f}" for k, v in card["wer_percent"].items()))
+        print(
+            f"stand-in -> {args.ship}: {card['model']['n_parameters']:,} parameters, WER % "
+            + ", ".join(f"{k} {v:.1f}" for k, v in card["wer_percent"].items())
+        )
 
 
 def read_stage_times(path: Path) -> dict[str, float]:

@@ -21,8 +21,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from e032 import evaluation as ev  # noqa: E402
@@ -70,7 +68,9 @@ def quality(root: Path, exp: Path | None = None) -> dict:
         scores = results[f"{rep}_results"]
         ncc = scores["NCC"]
         report[rep] = {
-            "RMSE": scores["RMSE"], "NCC": ncc, "KT": scores["KT"],
+            "RMSE": scores["RMSE"],
+            "NCC": ncc,
+            "KT": scores["KT"],
             "beats_dev_mean": scores["RMSE"] < report["dev_mean_rmse"],
             "meets_ncc_target": ncc is not None and ncc >= target,
         }
@@ -88,7 +88,8 @@ def format_report(report: dict) -> str:
         r = report[rep]
         ncc = "undefined" if r["NCC"] is None else f"{r['NCC']:.3f}"
         lines.append(
-            f"  {rep}: RMSE {r['RMSE']:.1f} ({'beats' if r['beats_dev_mean'] else 'does not beat'} the dev mean), "
+            f"  {rep}: RMSE {r['RMSE']:.1f} "
+            f"({'beats' if r['beats_dev_mean'] else 'does not beat'} the dev mean), "
             f"NCC {ncc} ({'meets' if r['meets_ncc_target'] else 'below'} the target)"
         )
     return "\n".join(lines)

@@ -23,9 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 from quality import quality  # a sibling script's module  # noqa: E402
-from e032.io import write_json_atomic  # noqa: E402
 
 from e032.evaluation import REPRESENTATIONS  # noqa: E402  ("enc", "dec")
+from e032.io import write_json_atomic  # noqa: E402
+
 DECODER_MARGIN = 0.02  # target: decoder NCC >= encoder NCC - this
 
 
@@ -43,13 +44,18 @@ def run_seed(seed: int, root: Path) -> None:
 def summarise(reports: dict[int, dict]) -> dict:
     """Mean scores over seeds and whether each target holds on the means."""
     mean = lambda values: float(np.mean(values))  # noqa: E731
-    summary = {"seeds": sorted(reports), "per_seed": reports,
-               "ceiling_ncc": mean([r["ceiling_ncc"] for r in reports.values()]),
-               "dev_mean_rmse": mean([r["dev_mean_rmse"] for r in reports.values()])}
+    summary = {
+        "seeds": sorted(reports),
+        "per_seed": reports,
+        "ceiling_ncc": mean([r["ceiling_ncc"] for r in reports.values()]),
+        "dev_mean_rmse": mean([r["dev_mean_rmse"] for r in reports.values()]),
+    }
     summary["target_ncc"] = mean([r["target_ncc"] for r in reports.values()])
     for rep in REPRESENTATIONS:
-        summary[rep] = {k: mean([r[rep][k] if r[rep][k] is not None else np.nan for r in reports.values()])
-                        for k in ("RMSE", "NCC", "KT")}
+        summary[rep] = {
+            k: mean([r[rep][k] if r[rep][k] is not None else np.nan for r in reports.values()])
+            for k in ("RMSE", "NCC", "KT")
+        }
     summary["targets"] = {
         "decoder_ncc_ge_target": summary["dec"]["NCC"] >= summary["target_ncc"],
         "encoder_ncc_ge_target": summary["enc"]["NCC"] >= summary["target_ncc"],
@@ -61,14 +67,22 @@ def summarise(reports: dict[int, dict]) -> dict:
 
 def format_summary(summary: dict) -> str:
     """A markdown table: one row per seed and representation, then the means and the targets."""
-    lines = ["| seed | ceiling NCC | dev-mean RMSE | encoder RMSE / NCC / KT | decoder RMSE / NCC / KT |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| seed | ceiling NCC | dev-mean RMSE | encoder RMSE / NCC / KT | decoder RMSE / NCC / KT |",
+        "|---|---|---|---|---|",
+    ]
     rows = [(str(s), r) for s, r in summary["per_seed"].items()] + [("mean", summary)]
     for name, r in rows:
-        cells = [f"{r[rep]['RMSE']:.1f} / {r[rep]['NCC']:.3f} / {r[rep]['KT']:.3f}" for rep in REPRESENTATIONS]
-        lines.append(f"| {name} | {r['ceiling_ncc']:.3f} | {r['dev_mean_rmse']:.1f} | {cells[0]} | {cells[1]} |")
-    lines.append(f"targets on the means (NCC target {summary['target_ncc']:.3f} = 0.8 x ceiling): "
-                 + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in summary["targets"].items()))
+        cells = [
+            f"{r[rep]['RMSE']:.1f} / {r[rep]['NCC']:.3f} / {r[rep]['KT']:.3f}" for rep in REPRESENTATIONS
+        ]
+        lines.append(
+            f"| {name} | {r['ceiling_ncc']:.3f} | {r['dev_mean_rmse']:.1f} | {cells[0]} | {cells[1]} |"
+        )
+    lines.append(
+        f"targets on the means (NCC target {summary['target_ncc']:.3f} = 0.8 x ceiling): "
+        + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in summary["targets"].items())
+    )
     return "\n".join(lines)
 
 
@@ -76,7 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
     """Run (unless ``--report-only``) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--root", type=Path, default=REPO / "demo_data", help="seed 0's root (others get _seedN)")
+    parser.add_argument(
+        "--root", type=Path, default=REPO / "demo_data", help="seed 0's root (others get _seedN)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="summary JSON (default <root>_seeds.json)")
     parser.add_argument("--report-only", action="store_true", help="do not run, only read finished runs")
     args = parser.parse_args(argv)

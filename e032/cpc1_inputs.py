@@ -34,18 +34,31 @@ def check_dataset_folders(paths: TrackPaths, root: str | Path | None = None) -> 
     FileNotFoundError
         Naming the folder expected and what was found in its parent.
     """
-    for folder, archive in ((paths.train_data, "clarity_CPC1_data.v1_1.tgz"),
-                            (paths.test_data, "clarity_CPC1_data.test.v1.tgz")):
+    for folder, archive in (
+        (paths.train_data, "clarity_CPC1_data.v1_1.tgz"),
+        (paths.test_data, "clarity_CPC1_data.test.v1.tgz"),
+    ):
         if (folder / "metadata").is_dir():
             continue
         parent = folder.parent
         # ignore our own exp_folder (Hydra creates its log folder there before the run starts)
-        found = (sorted(p.name for p in parent.iterdir() if p not in paths.exp_folder.parents
-                        and p != paths.exp_folder)[:10] if parent.is_dir() else None)
+        found = (
+            sorted(
+                p.name
+                for p in parent.iterdir()
+                if p not in paths.exp_folder.parents and p != paths.exp_folder
+            )[:10]
+            if parent.is_dir()
+            else None
+        )
         where = f"path.root={root}: " if root is not None else ""
-        what = (f"{parent} does not exist" if found is None
-                else f"{parent} contains {found}" if found
-                else f"{parent} does not exist or is empty")
+        what = (
+            f"{parent} does not exist"
+            if found is None
+            else f"{parent} contains {found}"
+            if found
+            else f"{parent} does not exist or is empty"
+        )
         raise FileNotFoundError(
             f"{where}expected the folder {folder} with a metadata/ subfolder (the unpacked "
             f"{archive}), but {what}. Set path.root to the folder that holds "
@@ -61,15 +74,19 @@ def check_output_folders(paths: TrackPaths) -> None:
     ValueError
         Naming the setting, its folder and the dataset folder that holds it.
     """
-    inputs = {"the training archive": paths.train_data, "the test archive": paths.test_data,
-              "path.test_labels": paths.test_labels_dir}
-    outputs = {"path.exp_folder": paths.exp_folder,
-               "path.msbg_output_dir": paths.msbg_dir("train").parent}
+    inputs = {
+        "the training archive": paths.train_data,
+        "the test archive": paths.test_data,
+        "path.test_labels": paths.test_labels_dir,
+    }
+    outputs = {"path.exp_folder": paths.exp_folder, "path.msbg_output_dir": paths.msbg_dir("train").parent}
     for setting, folder in outputs.items():
         for what, data in inputs.items():
             if folder == data or data in folder.parents:
-                raise ValueError(f"{setting}={folder} is inside {what} {data}: outputs must not be "
-                                 f"written into the dataset; set {setting} to a folder outside it")
+                raise ValueError(
+                    f"{setting}={folder} is inside {what} {data}: outputs must not be "
+                    f"written into the dataset; set {setting} to a folder outside it"
+                )
 
 
 def read_response_list(path: str | Path, what: str = "CPC1 response list") -> list:
@@ -85,8 +102,9 @@ def read_response_list(path: str | Path, what: str = "CPC1 response list") -> li
     """
     records = read_json(path, what=what)
     if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a JSON list of response records, got "
-                         f"{type(records).__name__}")
+        raise ValueError(
+            f"{path}: expected a JSON list of response records, got " f"{type(records).__name__}"
+        )
     return records
 
 
@@ -102,11 +120,16 @@ def load_records(path: Path) -> list[dict]:
     records = read_response_list(path)
     seen: set[str] = set()
     for index, record in enumerate(records):
-        missing = [key for key in REQUIRED_KEYS
-                   if not isinstance(record, dict) or not isinstance(record.get(key), str)]
+        missing = [
+            key
+            for key in REQUIRED_KEYS
+            if not isinstance(record, dict) or not isinstance(record.get(key), str)
+        ]
         if missing:
-            raise ValueError(f"{path}: record {index} lacks the string field(s) {missing} "
-                             f"(each record needs {list(REQUIRED_KEYS)})")
+            raise ValueError(
+                f"{path}: record {index} lacks the string field(s) {missing} "
+                f"(each record needs {list(REQUIRED_KEYS)})"
+            )
         if record["signal"] in seen:
             raise ValueError(f"{path}: signal {record['signal']} is listed twice")
         seen.add(record["signal"])
@@ -139,9 +162,7 @@ def check_listeners(records: Sequence[dict], records_path: Path, listeners_path:
             raise ValueError(f"{listeners_path}: listener {name} lacks {lacking}")
 
 
-def check_wav_headers(
-    files: Iterable[Path], sample_rate: int, n_channels: int, trim_s: float
-) -> int:
+def check_wav_headers(files: Iterable[Path], sample_rate: int, n_channels: int, trim_s: float) -> int:
     """Check existence, rate, channels and length of WAVs from their headers only.
 
     A file must be longer than the ``trim_s`` seconds dropped at its start plus the
@@ -168,11 +189,13 @@ def check_wav_headers(
         if problem:
             bad.append(problem)
     if missing:
-        raise FileNotFoundError(f"{len(missing)} input WAV file(s) not found: "
-                                f"{', '.join(missing[:MAX_LISTED])}")
+        raise FileNotFoundError(
+            f"{len(missing)} input WAV file(s) not found: " f"{', '.join(missing[:MAX_LISTED])}"
+        )
     if bad:
-        raise ValueError(f"{len(bad)} input WAV file(s) have the wrong format: "
-                         f"{'; '.join(bad[:MAX_LISTED])}")
+        raise ValueError(
+            f"{len(bad)} input WAV file(s) have the wrong format: " f"{'; '.join(bad[:MAX_LISTED])}"
+        )
     return n_files
 
 
@@ -186,8 +209,10 @@ def _header_problem(path: Path, sample_rate: int, n_channels: int, trim_s: float
     if info.channels != n_channels:
         return f"{path}: has {info.channels} channel(s), expected {n_channels}"
     if info.frames < (trim_s + MIN_ASR_INPUT_S) * sample_rate:
-        return (f"{path}: is {info.frames / sample_rate:.3f} s long, expected more than the "
-                f"{trim_s} s dropped at the start + {MIN_ASR_INPUT_S} s for the ASR")
+        return (
+            f"{path}: is {info.frames / sample_rate:.3f} s long, expected more than the "
+            f"{trim_s} s dropped at the start + {MIN_ASR_INPUT_S} s for the ASR"
+        )
     return ""
 
 
@@ -212,8 +237,11 @@ def check_lengths(pairs: Iterable[tuple[Path, Path]], sample_rate: int, toleranc
         return frames[path]
 
     limit = tolerance_s * sample_rate
-    bad = [f"{path} has {n_frames(path)} samples, its reference {ref.name} {n_frames(ref)}"
-           for path, ref in pairs if abs(n_frames(path) - n_frames(ref)) > limit]
+    bad = [
+        f"{path} has {n_frames(path)} samples, its reference {ref.name} {n_frames(ref)}"
+        for path, ref in pairs
+        if abs(n_frames(path) - n_frames(ref)) > limit
+    ]
     if bad:
         raise ValueError(
             f"{len(bad)} hearing-aid output(s) differ in length from their scene reference by more "

@@ -35,9 +35,7 @@ def unique_scenes(records: Iterable[dict]) -> list[str]:
     return sorted({str(record["scene"]) for record in records})
 
 
-def split_scenes(
-    scenes: Iterable[str], dev_percent: float, seed: int
-) -> tuple[list[str], list[str]]:
+def split_scenes(scenes: Iterable[str], dev_percent: float, seed: int) -> tuple[list[str], list[str]]:
     """Draw ``floor(n * dev_percent)`` dev scenes with a seeded generator.
 
     Parameters
@@ -113,8 +111,7 @@ def load_or_make_split(
         dev = read_scene_list(dev_list)
         _check_stored_split(train, dev, unique_scenes(records), train_list, dev_list)
         if settings_path is not None:
-            _check_split_settings(settings_path, settings, (train, dev), records,
-                                  (train_list, dev_list))
+            _check_split_settings(settings_path, settings, (train, dev), records, (train_list, dev_list))
         logger.info("reusing the scene split %s / %s", train_list, dev_list)
         return train, dev, True
     train, dev = split_scenes(unique_scenes(records), dev_percent, seed)
@@ -124,13 +121,15 @@ def load_or_make_split(
         write_json_atomic(settings_path, settings)
     write_json_atomic(dev_list, dev)
     write_json_atomic(train_list, train)
-    logger.info("split %d scenes: %d train, %d dev (seed %d)", len(train) + len(dev),
-                len(train), len(dev), seed)
+    logger.info(
+        "split %d scenes: %d train, %d dev (seed %d)", len(train) + len(dev), len(train), len(dev), seed
+    )
     return train, dev, False
 
 
-def _check_split_settings(settings_path: Path, settings: dict, stored_split: tuple,
-                          records: list[dict], lists: tuple[Path, Path]) -> None:
+def _check_split_settings(
+    settings_path: Path, settings: dict, stored_split: tuple, records: list[dict], lists: tuple[Path, Path]
+) -> None:
     """Refuse stored lists drawn with other settings; adopt or accept lists without settings."""
     dev_list = lists[1]
     if not settings_path.is_file():
@@ -138,13 +137,20 @@ def _check_split_settings(settings_path: Path, settings: dict, stored_split: tup
         if draw == stored_split:
             write_json_atomic(settings_path, settings)  # lists of an older run: adopt them
         else:
-            logger.warning("using the stored scene split %s as given: it is not the draw of "
-                           "dev_percent=%s, split_seed=%s", dev_list, settings["dev_percent"],
-                           settings["split_seed"])
+            logger.warning(
+                "using the stored scene split %s as given: it is not the draw of "
+                "dev_percent=%s, split_seed=%s",
+                dev_list,
+                settings["dev_percent"],
+                settings["split_seed"],
+            )
         return
     stored = read_json(settings_path, what="scene split settings")
-    changed = [f"{key}: stored {stored.get(key)!r}, this run {value!r}"
-               for key, value in settings.items() if stored.get(key) != value]
+    changed = [
+        f"{key}: stored {stored.get(key)!r}, this run {value!r}"
+        for key, value in settings.items()
+        if stored.get(key) != value
+    ]
     if changed:
         raise ValueError(
             f"the stored scene split {dev_list} was drawn with other settings "

@@ -81,8 +81,11 @@ MSBG_LEVEL_DB_SPL: Final[dict[str, float]] = {"cpc1": 120.0, "cpc2": 100.0, "cpc
 #: eval): no documented onset; 1.0 s is our choice (the earliest CEC2 onset).
 TRIM_S: Final[dict[tuple[str, str], float]] = {
     ("cpc1", "CPC1"): 2.0,
-    ("cpc2", "CEC1"): 2.0, ("cpc2", "CEC2"): 1.0,
-    ("cpc3", "CEC1"): 2.0, ("cpc3", "CEC2"): 1.0, ("cpc3", "CEC3"): 1.0,
+    ("cpc2", "CEC1"): 2.0,
+    ("cpc2", "CEC2"): 1.0,
+    ("cpc3", "CEC1"): 2.0,
+    ("cpc3", "CEC2"): 1.0,
+    ("cpc3", "CEC3"): 1.0,
 }
 
 #: CPC3 severity -> canonical audiogram (dB HL at CLARITY_AUDIOGRAM_HZ, both ears). pyclarity
@@ -101,8 +104,12 @@ SUBMISSION_HEADER: Final[tuple[str, str]] = ("signal_ID", "intelligibility_score
 CPC2_IDS: Final = IdScheme(
     name="CPC2",
     # pyclarity's parse_cec2_signal_name accepts a suffixed system ("E001_hr"); so do we
-    patterns={"signal": r"S\d{5}_L\d{4}_E\d{3}(?:_[A-Za-z0-9]+)?", "scene": r"S\d{5}",
-              "listener": r"L\d{4}", "system": r"E\d{3}(?:_[A-Za-z0-9]+)?"},
+    patterns={
+        "signal": r"S\d{5}_L\d{4}_E\d{3}(?:_[A-Za-z0-9]+)?",
+        "scene": r"S\d{5}",
+        "listener": r"L\d{4}",
+        "system": r"E\d{3}(?:_[A-Za-z0-9]+)?",
+    },
     signal_parts=("scene", "listener", "system"),
 )
 CPC3_TRAIN_SIGNAL: Final = re.compile(r"(CEC[12])_(E\d{3})_(S\d{5})_(L\d{4})")
@@ -209,8 +216,10 @@ class Dataset:
             For a split whose predictions are not submitted (naming the splits that are), or a
             team ID that is not letters and digits.
         """
-        raise ValueError(f"{self.name} split {self.split!r} has no submission; "
-                         f"predictions are submitted for {self._predicted_splits()}")
+        raise ValueError(
+            f"{self.name} split {self.split!r} has no submission; "
+            f"predictions are submitted for {self._predicted_splits()}"
+        )
 
     def _predicted_splits(self) -> list[str]:
         return [pair[1] for pair in FIT_PAIRS[self.name]]
@@ -278,7 +287,8 @@ class Cpc1Dataset(Dataset):
     def paths(self) -> TrackPaths:
         """The track's paths (:mod:`e032.tracks`); ``exp_folder`` is unused here."""
         return TrackPaths(
-            track=self.track, suffix=TRACK_SUFFIX[self.track],
+            track=self.track,
+            suffix=TRACK_SUFFIX[self.track],
             train_data=self.root / "clarity_CPC1_data_train",
             test_data=self.root / "clarity_CPC1_data_test",
             exp_folder=self.root / "e032",
@@ -356,8 +366,10 @@ class Cpc2Dataset(Dataset):
         lists = {s: p for s, p in self.list_paths().items() if p.is_file()}
         if not lists:
             expected = " or ".join(str(p) for p in self.list_paths().values())
-            raise FileNotFoundError(f"CPC2 {self.split}: no response list; expected {expected} "
-                                    f"(unpack the CPC2 archives under {self.root})")
+            raise FileNotFoundError(
+                f"CPC2 {self.split}: no response list; expected {expected} "
+                f"(unpack the CPC2 archives under {self.root})"
+            )
         records = []
         for subset, path in lists.items():
             raw = load_records(path)
@@ -387,18 +399,24 @@ class Cpc2Dataset(Dataset):
             raise ValueError(f"CPC2 layout must be 'auto', 'v1_1' or 'v1_0', got {self.layout!r}")
         if self.layout == "auto":
             if not any(found.values()):
-                raise FileNotFoundError(f"{ha}: neither signals/ (CPC2 v1_1) nor train.1/ "
-                                        "(v1_0) found; unpack clarity_CPC2_data.v1_1.tgz there")
+                raise FileNotFoundError(
+                    f"{ha}: neither signals/ (CPC2 v1_1) nor train.1/ "
+                    "(v1_0) found; unpack clarity_CPC2_data.v1_1.tgz there"
+                )
             layout = "v1_1" if found["v1_1"] else "v1_0"
         else:
             layout = self.layout
             if not found[layout]:
                 folder = ha / ("signals" if layout == "v1_1" else "train.1")
-                raise ValueError(f"CPC2 layout={layout} but {folder} does not exist (this root "
-                                 f"has {[k for k, v in found.items() if v] or 'neither'} layout)")
+                raise ValueError(
+                    f"CPC2 layout={layout} but {folder} does not exist (this root "
+                    f"has {[k for k, v in found.items() if v] or 'neither'} layout)"
+                )
         if layout == "v1_0" and self.split.startswith("eval"):
-            raise ValueError(f"CPC2 {self.split}: evaluation outputs are read from "
-                             f"{ha / 'signals' / 'CEC2'} (layout v1_1); v1_0 has no such folder")
+            raise ValueError(
+                f"CPC2 {self.split}: evaluation outputs are read from "
+                f"{ha / 'signals' / 'CEC2'} (layout v1_1); v1_0 has no such folder"
+            )
         return layout
 
     def _ha_dir(self, subset: str, layout: str) -> Path:
@@ -419,9 +437,12 @@ class Cpc2Dataset(Dataset):
         other = "v1_0" if layout == "v1_1" else "v1_1"
         if self.split.startswith("eval"):
             return
-        misplaced = [self._ha_dir(r.subset, other) / f"{r.signal}.wav" for r in records
-                     if not (self._ha_dir(r.subset, layout) / f"{r.signal}.wav").is_file()
-                     and (self._ha_dir(r.subset, other) / f"{r.signal}.wav").is_file()]
+        misplaced = [
+            self._ha_dir(r.subset, other) / f"{r.signal}.wav"
+            for r in records
+            if not (self._ha_dir(r.subset, layout) / f"{r.signal}.wav").is_file()
+            and (self._ha_dir(r.subset, other) / f"{r.signal}.wav").is_file()
+        ]
         if misplaced:
             raise ValueError(
                 f"CPC2 {self.split}: layout {layout} is in use but {len(misplaced)} HA output(s) "
@@ -475,8 +496,11 @@ class Cpc3Dataset(Dataset):
 
     def records(self) -> list[SignalRecord]:
         """Records of ``CPC3.<split>.json`` (with labels from ``labels_dir`` where given)."""
-        raw = _read_list(self.list_path, ("signal", "prompt", "n_words")
-                         + (("correctness",) if self.split == "train" else ("hearing_loss",)))
+        raw = _read_list(
+            self.list_path,
+            ("signal", "prompt", "n_words")
+            + (("correctness",) if self.split == "train" else ("hearing_loss",)),
+        )
         if self.split == "train":
             severities = read_severities(self.listeners_csv)
             records = [_cpc3_train_record(r, self.list_path, severities) for r in raw]
@@ -512,11 +536,15 @@ class Cpc3Dataset(Dataset):
     def _check_layout(self, records: Sequence[SignalRecord]) -> None:
         folder = self.data_dir / self.split
         if records and not folder.is_dir():
-            archive = {"train": "clarity_CPC3_data.v1_1.tar.gz",
-                       "dev": "clarity_CPC3_data.dev.v1_0.tar.gz",
-                       "eval": "clarity_CPC3_data.eval.v1_0.tar.gz"}[self.split]
-            raise FileNotFoundError(f"{self.list_path} lists {len(records)} signals but {folder} "
-                                    f"does not exist; unpack {archive} under {self.root}")
+            archive = {
+                "train": "clarity_CPC3_data.v1_1.tar.gz",
+                "dev": "clarity_CPC3_data.dev.v1_0.tar.gz",
+                "eval": "clarity_CPC3_data.eval.v1_0.tar.gz",
+            }[self.split]
+            raise FileNotFoundError(
+                f"{self.list_path} lists {len(records)} signals but {folder} "
+                f"does not exist; unpack {archive} under {self.root}"
+            )
 
     def submission(self, team_id: str) -> SubmissionFormat:
         """Eval: ``CPC3_<team>.csv`` with header; dev (EvalAI leaderboard): no header."""
@@ -600,8 +628,10 @@ def severity_audiograms(severity: str, source: str | Path = "CPC3 metadata") -> 
     """
     levels = CPC3_SEVERITY_AUDIOGRAMS_DB_HL.get(severity)
     if levels is None:
-        raise ValueError(f"{source}: unknown hearing-loss severity {severity!r}; expected one of "
-                         f"{list(CPC3_SEVERITY_AUDIOGRAMS_DB_HL)}")
+        raise ValueError(
+            f"{source}: unknown hearing-loss severity {severity!r}; expected one of "
+            f"{list(CPC3_SEVERITY_AUDIOGRAMS_DB_HL)}"
+        )
     return Audiograms(tuple(float(f) for f in CLARITY_AUDIOGRAM_HZ), levels, levels)
 
 
@@ -640,10 +670,13 @@ def disjoint_fit_indices(records: Sequence[SignalRecord], index: int) -> list[in
     [3]
     """
     target = records[index]
-    return [i for i, r in enumerate(records)
-            if r.key != target.key
-            and (target.system is None or (r.subset, r.system) != (target.subset, target.system))
-            and (target.listener is None or r.listener != target.listener)]
+    return [
+        i
+        for i, r in enumerate(records)
+        if r.key != target.key
+        and (target.system is None or (r.subset, r.system) != (target.subset, target.system))
+        and (target.listener is None or r.listener != target.listener)
+    ]
 
 
 def _team(team_id: str) -> str:
@@ -657,9 +690,15 @@ def _record(subset: str, raw: Mapping, labelled: Mapping | None = None) -> Signa
     labelled = raw if labelled is None else labelled
     correctness = labelled.get("correctness")
     return SignalRecord(
-        subset=subset, signal=raw["signal"], scene=raw["scene"], listener=raw["listener"],
-        system=raw.get("system"), prompt=raw["prompt"], n_words=raw.get("n_words"),
-        correctness=None if correctness is None else float(correctness), raw=raw,
+        subset=subset,
+        signal=raw["signal"],
+        scene=raw["scene"],
+        listener=raw["listener"],
+        system=raw.get("system"),
+        prompt=raw["prompt"],
+        n_words=raw.get("n_words"),
+        correctness=None if correctness is None else float(correctness),
+        raw=raw,
     )
 
 
@@ -684,26 +723,47 @@ def _read_list(path: Path, keys: Sequence[str]) -> list[dict]:
 def _cpc3_train_record(raw: dict, path: Path, severities: Mapping[str, str]) -> SignalRecord:
     match = CPC3_TRAIN_SIGNAL.fullmatch(str(raw["signal"]))
     if match is None:
-        raise ValueError(f"{path}: signal {raw['signal']!r} is not <CEC>_<system>_<scene>_"
-                         f"<listener> ({CPC3_TRAIN_SIGNAL.pattern})")
+        raise ValueError(
+            f"{path}: signal {raw['signal']!r} is not <CEC>_<system>_<scene>_"
+            f"<listener> ({CPC3_TRAIN_SIGNAL.pattern})"
+        )
     subset, system, scene, listener = match.groups()
     if listener not in severities:
-        raise ValueError(f"{path}: listener {listener} of signal {raw['signal']} is not in "
-                         "listeners.csv")
-    return SignalRecord(subset, raw["signal"], scene, listener, system, raw["prompt"],
-                        int(raw["n_words"]), float(raw["correctness"]), severities[listener], raw)
+        raise ValueError(f"{path}: listener {listener} of signal {raw['signal']} is not in " "listeners.csv")
+    return SignalRecord(
+        subset,
+        raw["signal"],
+        scene,
+        listener,
+        system,
+        raw["prompt"],
+        int(raw["n_words"]),
+        float(raw["correctness"]),
+        severities[listener],
+        raw,
+    )
 
 
 def _cpc3_hashed_record(raw: dict, path: Path, labels: Mapping[str, Mapping]) -> SignalRecord:
     signal = str(raw["signal"])
     if CPC3_HASHED_SIGNAL.fullmatch(signal) is None:
-        raise ValueError(f"{path}: signal {signal!r} is not a 24-digit hexadecimal ID "
-                         f"({CPC3_HASHED_SIGNAL.pattern})")
+        raise ValueError(
+            f"{path}: signal {signal!r} is not a 24-digit hexadecimal ID " f"({CPC3_HASHED_SIGNAL.pattern})"
+        )
     severity_audiograms(raw["hearing_loss"], path)
     correctness = labels.get(signal, {}).get("correctness")
-    return SignalRecord("CEC3", signal, None, None, None, raw["prompt"], int(raw["n_words"]),
-                        None if correctness is None else float(correctness),
-                        raw["hearing_loss"], raw)
+    return SignalRecord(
+        "CEC3",
+        signal,
+        None,
+        None,
+        None,
+        raw["prompt"],
+        int(raw["n_words"]),
+        None if correctness is None else float(correctness),
+        raw["hearing_loss"],
+        raw,
+    )
 
 
 def _unique(records: list[SignalRecord], split: str) -> list[SignalRecord]:
@@ -720,8 +780,11 @@ def _listener_audiograms(path: Path, listener: str) -> Audiograms:
     if entry is None:
         raise ValueError(f"{path}: listener {listener} not found")
     cfs = tuple(float(f) for f in entry["audiogram_cfs"])
-    return Audiograms(cfs, tuple(float(v) for v in entry["audiogram_levels_l"]),
-                      tuple(float(v) for v in entry["audiogram_levels_r"]))
+    return Audiograms(
+        cfs,
+        tuple(float(v) for v in entry["audiogram_levels_l"]),
+        tuple(float(v) for v in entry["audiogram_levels_r"]),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -768,15 +831,16 @@ def run_splits(dataset: str, partition: object, split: object) -> RunSplits:
     if dataset not in DATASET_NAMES:
         raise ValueError(f"dataset must be one of {list(DATASET_NAMES)}, got {dataset!r}")
     if dataset == "cpc2":
-        fit, predict = next(((f, p) for f, p in FIT_PAIRS["cpc2"] if p == f"eval.{partition}"),
-                            (None, None))
+        fit, predict = next(((f, p) for f, p in FIT_PAIRS["cpc2"] if p == f"eval.{partition}"), (None, None))
         if fit is None:
             raise ValueError(f"CPC2 partition must be 1, 2 or 3, got {partition!r}")
         return RunSplits("cpc2", fit, predict, f"_cpc2_p{partition}")
     if dataset == "cpc3":
         if str(split) not in ("dev", "eval"):
-            raise ValueError(f"CPC3 split must be 'dev' or 'eval' (the split predicted; the ASR "
-                             f"and the fit use train), got {split!r}")
+            raise ValueError(
+                f"CPC3 split must be 'dev' or 'eval' (the split predicted; the ASR "
+                f"and the fit use train), got {split!r}"
+            )
         return RunSplits("cpc3", "train", str(split), f"_cpc3_{split}")
     raise ValueError("CPC1 runs use e032.tracks (track closed or open), not run_splits")
 
@@ -797,8 +861,11 @@ def run_track_paths(cfg) -> TrackPaths | None:
     data = (Cpc2Dataset if name == "cpc2" else Cpc3Dataset)(name, root, run.fit).data_dir
     msbg_root = cfg.path.msbg_output_dir
     return TrackPaths(
-        track=f"{name} {run.fit}->{run.predict}", suffix=run.suffix, train_data=data,
-        test_data=data, exp_folder=Path(str(cfg.path.exp_folder)).expanduser().resolve(),
+        track=f"{name} {run.fit}->{run.predict}",
+        suffix=run.suffix,
+        train_data=data,
+        test_data=data,
+        exp_folder=Path(str(cfg.path.exp_folder)).expanduser().resolve(),
         test_labels_dir=Path(str(cfg.path.labels)).expanduser().resolve(),
         msbg_root=Path(str(msbg_root)).expanduser().resolve() if msbg_root else None,
         asr_data_stem="asr_data",
@@ -809,8 +876,9 @@ def open_run_datasets(cfg) -> tuple[Dataset, Dataset]:
     """The fit and predict :class:`Dataset` of a CPC2 or CPC3 run configured by ``cfg``."""
     run = run_splits(str(cfg.dataset), cfg.partition, cfg.split)
     options = {"cpc2_layout": str(cfg.cpc2_layout), "labels_dir": str(cfg.path.labels)}
-    return tuple(open_dataset(run.dataset, cfg.path.root, split, **options)
-                 for split in (run.fit, run.predict))
+    return tuple(
+        open_dataset(run.dataset, cfg.path.root, split, **options) for split in (run.fit, run.predict)
+    )
 
 
 def msbg_equiv_0db_spl(name: str, equiv_0db_spl: float) -> float:

@@ -102,14 +102,10 @@ class LogisticMapping:
 
     def predict(self, similarity: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Predicted correctness (%) from raw similarities (not yet scaled by 100)."""
-        return logistic(
-            SIMILARITY_SCALE * np.asarray(similarity, dtype=np.float64), self.x0, self.k
-        )
+        return logistic(SIMILARITY_SCALE * np.asarray(similarity, dtype=np.float64), self.x0, self.k)
 
 
-def _check_pairs(
-    x: npt.ArrayLike, y: npt.ArrayLike, min_n: int, what: str
-) -> tuple[np.ndarray, np.ndarray]:
+def _check_pairs(x: npt.ArrayLike, y: npt.ArrayLike, min_n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Return ``x``, ``y`` as float64 1-D arrays of equal length >= ``min_n`` with finite values."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -189,7 +185,9 @@ def fit_logistic(
             raise ValueError(f"initial_guess must be (x0, k) or {AUTO_START!r}, got {initial_guess!r}")
         initial_guess = data_driven_start(x, y)
     if len(initial_guess) != 2 or not np.all(np.isfinite(np.asarray(initial_guess, dtype=np.float64))):
-        raise ValueError(f"initial_guess must be two finite numbers (x0, k) or {AUTO_START!r}, got {initial_guess!r}")
+        raise ValueError(
+            f"initial_guess must be two finite numbers (x0, k) or {AUTO_START!r}, got {initial_guess!r}"
+        )
     initial_guess = (float(initial_guess[0]), float(initial_guess[1]))
     data = (
         f"{x.size} dev pairs, similarity x 100 in [{x.min():.4g}, {x.max():.4g}], "
@@ -391,9 +389,7 @@ def read_similarities(path: str | Path) -> dict[str, float]:
     path = Path(path)
     data = read_json(path, "similarity file")
     if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: expected a JSON object signal ID -> similarity, got {type(data).__name__}"
-        )
+        raise ValueError(f"{path}: expected a JSON object signal ID -> similarity, got {type(data).__name__}")
     if not data:
         raise ValueError(f"{path}: the similarity file is empty")
     bad = [s for s, v in data.items() if not _is_number(v) or not np.isfinite(v)]
@@ -488,13 +484,10 @@ def pair_with_labels(
         absent = sorted(s for s in expected_ids if s not in similarities)
         if absent:
             problems.append(
-                f"{len(absent)} labelled signal(s) have no similarity in {source}: "
-                + _id_list(absent)
+                f"{len(absent)} labelled signal(s) have no similarity in {source}: " + _id_list(absent)
             )
     if problems:
-        raise ValueError(
-            "signals of predictions and labels do not match:\n  " + "\n  ".join(problems)
-        )
+        raise ValueError("signals of predictions and labels do not match:\n  " + "\n  ".join(problems))
     ids = tuple(similarities)
     return Paired(
         signal_ids=ids,
@@ -539,8 +532,9 @@ def evaluate_representation(
 
     ``allow_degenerate_fit`` and ``initial_guess`` are passed to :func:`fit_logistic`.
     """
-    mapping = fit_logistic(dev.similarity, dev.correctness, initial_guess=initial_guess,
-                           allow_degenerate=allow_degenerate_fit)
+    mapping = fit_logistic(
+        dev.similarity, dev.correctness, initial_guess=initial_guess, allow_degenerate=allow_degenerate_fit
+    )
     dev_prediction = mapping.predict(dev.similarity)
     test_prediction = mapping.predict(test.similarity)
     listeners = [test_labels.listener[s] for s in test.signal_ids]
@@ -589,9 +583,7 @@ def results_document(
     signals. ``details`` adds the track, the input file names, and per representation the fitted
     mapping, the signal counts, the metrics of the fit on dev and the paper's Table 3 view.
     """
-    document: dict[str, Any] = {
-        f"{rep}_results": _json_metrics(r.test_metrics) for rep, r in results.items()
-    }
+    document: dict[str, Any] = {f"{rep}_results": _json_metrics(r.test_metrics) for rep, r in results.items()}
     document["details"] = {
         "track": track,
         "files": dict(sources),
@@ -615,9 +607,7 @@ def results_document(
     return document
 
 
-def write_submission_csv(
-    path: str | Path, signal_ids: Sequence[str], scores: npt.ArrayLike
-) -> None:
+def write_submission_csv(path: str | Path, signal_ids: Sequence[str], scores: npt.ArrayLike) -> None:
     """Write a CPC1 submission CSV ``signal_ID,intelligibility_score`` (scores in %) atomically."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(signal_ids) != scores.size:
@@ -647,9 +637,7 @@ def _plot_fit(ax: Any, rep: str, r: RepresentationResult) -> None:
     x_dev = SIMILARITY_SCALE * r.dev.similarity
     x_test = SIMILARITY_SCALE * r.test.similarity
     ax.scatter(x_dev, r.dev.correctness, s=8, alpha=0.4, zorder=2, label=f"dev (N={x_dev.size})")
-    ax.scatter(
-        x_test, r.test.correctness, s=8, alpha=0.25, marker="x", label=f"test (N={x_test.size})"
-    )
+    ax.scatter(x_test, r.test.correctness, s=8, alpha=0.25, marker="x", label=f"test (N={x_test.size})")
     low, high = min(x_dev.min(), x_test.min()), max(x_dev.max(), x_test.max())
     grid = np.linspace(low, high, 400)
     ax.plot(

@@ -67,15 +67,20 @@ class IdScheme:
         if not problems and self.signal_parts and all(k in record for k in self.signal_parts):
             expected = "_".join(record[k] for k in self.signal_parts)
             if record["signal"] != expected:
-                problems.append(f"signal {record['signal']!r} is not "
-                                f"{'_'.join(self.signal_parts)} = {expected!r}")
+                problems.append(
+                    f"signal {record['signal']!r} is not " f"{'_'.join(self.signal_parts)} = {expected!r}"
+                )
         return problems
 
 
 CPC1_IDS = IdScheme(
     name="CPC1",
-    patterns={"signal": r"S\d{5}_L\d{4}_E\d{3}", "scene": r"S\d{5}", "listener": r"L\d{4}",
-              "system": r"E\d{3}"},
+    patterns={
+        "signal": r"S\d{5}_L\d{4}_E\d{3}",
+        "scene": r"S\d{5}",
+        "listener": r"L\d{4}",
+        "system": r"E\d{3}",
+    },
     signal_parts=("scene", "listener", "system"),
 )
 
@@ -96,5 +101,7 @@ def check_record_ids(records: Sequence[Mapping], source: Path, scheme: IdScheme 
         if problems:
             bad.append(f"record {index}: {'; '.join(problems)}")
     if bad:
-        raise ValueError(f"{source}: {len(bad)} record(s) have IDs that are not {scheme.name} IDs "
-                         f"(they become file names): {' | '.join(bad[:MAX_SHOWN])}")
+        raise ValueError(
+            f"{source}: {len(bad)} record(s) have IDs that are not {scheme.name} IDs "
+            f"(they become file names): {' | '.join(bad[:MAX_SHOWN])}"
+        )

@@ -36,15 +36,14 @@ import soundfile as sf
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from msbg.parallel import TextProgress
-
+from e032 import manifests
 from e032.asr.model import SAMPLE_RATE, ASRModel, Representation, load_asr
 from e032.io import read_json, read_wav, write_json_atomic
-from e032 import manifests
 from e032.manifests import MIN_ASR_INPUT_S
 from e032.records import StageRecord, Unit, check_or_write_stamp, settings_digest
 from e032.similarity import decoder_similarity, encoder_similarity
 from e032.tracks import TrackPaths
+from msbg.parallel import TextProgress
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +118,10 @@ def signal_table(paths: TrackPaths, part: str) -> list[SignalFiles]:
     FileNotFoundError
         Naming the first listed file that does not exist and the CSV listing it.
     """
-    tables = {(ear, kind): read_manifest(paths.asr_csv(ear, part, kind), paths.asr_data_dir)
-              for ear, kind in EAR_KINDS}
+    tables = {
+        (ear, kind): read_manifest(paths.asr_csv(ear, part, kind), paths.asr_data_dir)
+        for ear, kind in EAR_KINDS
+    }
     ids = list(tables[("left", "msbg")])
     for (ear, kind), table in tables.items():
         if set(table) != set(ids):
@@ -266,9 +267,7 @@ class BatchRepresentations:
         return [self.representations[left], self.representations[right]]
 
 
-def pair_representations(
-    source: BatchRepresentations, left: Path, right: Path
-) -> list[Representation]:
+def pair_representations(source: BatchRepresentations, left: Path, right: Path) -> list[Representation]:
     """Representations of a left/right pair, from its batch."""
     return source.pair(left, right)
 
@@ -287,9 +286,7 @@ def resolve_batch_size(batch_size: BatchSize, asr: ASRModel, signals: Sequence[S
     """
     if str(batch_size) != "auto":
         if isinstance(batch_size, bool) or not str(batch_size).isdigit() or int(batch_size) < 1:
-            raise ValueError(
-                f"infer_batch_size must be 'auto' or an integer >= 1, got {batch_size!r}"
-            )
+            raise ValueError(f"infer_batch_size must be 'auto' or an integer >= 1, got {batch_size!r}")
         return int(batch_size)
     if asr.device.type != "cuda":
         return CPU_AUTO_BATCH_SIZE
@@ -368,13 +365,9 @@ def compute_part(
     units = {s.signal: Unit(s.signal, s.files + checkpoint, params, ()) for s in signals}
     stale = {u.key for u in record.stale(units.values())} if record is not None else set()
     todo = {s.signal for s in signals if s.signal not in results or s.signal in stale}
-    logger.info(
-        "%s: %d signals, %d already done", enc_json.name, len(signals), len(signals) - len(todo)
-    )
+    logger.info("%s: %d signals, %d already done", enc_json.name, len(signals), len(signals) - len(todo))
     size = resolve_batch_size(batch_size, asr, signals)
-    batches = [
-        b for b in plan_batches(signals, size) if any(s.signal in todo for sc in b for s in sc)
-    ]
+    batches = [b for b in plan_batches(signals, size) if any(s.signal in todo for sc in b for s in sc)]
 
     def flush() -> None:
         ordered = [s.signal for s in signals if s.signal in results]
@@ -489,9 +482,7 @@ def similarity_settings(asr: ASRModel, dtw: str) -> dict:
 # ============================================================================ configuration
 def asr_from_config(cfg: DictConfig, paths: TrackPaths) -> ASRModel:
     """Load the ASR the config names (folder, yaml, overrides, device, decoder representation)."""
-    folder = (
-        Path(str(cfg.asr_output_folder)).expanduser() if cfg.asr_output_folder else paths.asr_dir
-    )
+    folder = Path(str(cfg.asr_output_folder)).expanduser() if cfg.asr_output_folder else paths.asr_dir
     overrides: dict = {}
     if cfg.asr_overrides_file:
         overrides.update(read_yaml_overrides(repo_path(cfg.asr_overrides_file)))
@@ -532,9 +523,7 @@ def infer_part(cfg: DictConfig, paths: TrackPaths, asr: ASRModel, part: str) -> 
         similarity_settings(asr, dtw),
         f"delete {files[0]}, {files[1]} and {stamp} to recompute them",
     )
-    with StageRecord(
-        paths.exp_folder, f"{part}_similarity{paths.suffix}", flush_s=float("inf")
-    ) as record:
+    with StageRecord(paths.exp_folder, f"{part}_similarity{paths.suffix}", flush_s=float("inf")) as record:
         compute_part(
             asr,
             signal_table(paths, part),

@@ -20,8 +20,17 @@ from typing import Any
 
 from msbg.files import atomic_path, read_json, read_wav, write_wav_atomic
 
-__all__ = ["atomic_path", "read_json", "read_wav", "write_wav_atomic", "write_text_atomic",
-           "write_json_atomic", "write_csv_atomic", "explain_os_errors", "current_umask"]
+__all__ = [
+    "atomic_path",
+    "read_json",
+    "read_wav",
+    "write_wav_atomic",
+    "write_text_atomic",
+    "write_json_atomic",
+    "write_csv_atomic",
+    "explain_os_errors",
+    "current_umask",
+]
 
 
 def current_umask() -> int:
@@ -42,9 +51,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
 
 
-def write_csv_atomic(
-    path: str | os.PathLike, header: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
+def write_csv_atomic(path: str | os.PathLike, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Write a CSV with ``header`` and ``rows`` to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

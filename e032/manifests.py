@@ -101,8 +101,10 @@ def read_manifest(
         reader = csv.DictReader(f)
         missing = [c for c in needed if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{csv_path} lacks the column(s) {missing}: expected a {what} with "
-                             f"the columns {needed} (got {reader.fieldnames})")
+            raise ValueError(
+                f"{csv_path} lacks the column(s) {missing}: expected a {what} with "
+                f"the columns {needed} (got {reader.fieldnames})"
+            )
         rows: list[ManifestRow] = []
         seen: set[str] = set()
         for columns in reader:
@@ -169,8 +171,11 @@ def items_from_records(
     for record in records:
         scene = str(record["scene"])
         part = "test" if split == "test" else ("dev" if scene in dev else "train")
-        items.append(SignalItem(str(record["signal"]), scene, str(record["listener"]),
-                                str(record["prompt"]), split, part))
+        items.append(
+            SignalItem(
+                str(record["signal"]), scene, str(record["listener"]), str(record["prompt"]), split, part
+            )
+        )
     return items
 
 
@@ -216,8 +221,7 @@ def csv_rows(
             duration = str(duration_s(wav, sample_rate))
             listed = data_root_path(wav, paths.asr_data_dir)
             rows[ear].append([item.id, duration, listed, item.listener, words])
-            rows["binaural"].append([f"{ear}_{item.id}", duration, listed, item.listener,
-                                     words])
+            rows["binaural"].append([f"{ear}_{item.id}", duration, listed, item.listener, words])
     return rows
 
 

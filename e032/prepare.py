@@ -17,7 +17,6 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import soundfile as sf
-from msbg.parallel import TextProgress, run_pool
 
 from e032.cpc1_inputs import (
     check_dataset_folders,
@@ -28,10 +27,9 @@ from e032.cpc1_inputs import (
     load_records,
 )
 from e032.ids import check_record_ids
+from e032.io import read_wav, write_wav_atomic
 from e032.manifests import EARS, KINDS, SignalItem, item_wav
 from e032.records import RecordSet, Unit, settings_digest
-from e032.run_items import TRIM_MODES
-from e032.io import read_wav, write_wav_atomic
 from e032.resample import (
     RESAMPLER_STAMPS,
     RESAMPLERS,
@@ -40,7 +38,9 @@ from e032.resample import (
     resample,
     run_mono_split,
 )
+from e032.run_items import TRIM_MODES
 from e032.tracks import TrackPaths
+from msbg.parallel import TextProgress, run_pool
 from msbg.tables import MSBG_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ STAGES = ("all", "split", "msbg", "resample", "merge")
 WAV_SUBTYPES = ("PCM_16", "FLOAT")
 MSBG_MODES: dict[str, bool] = {"on": True, "off": False}
 RANGES: dict[str, tuple[float, float]] = {  # numeric settings of prepare_data: [low, high]
-    "trim_s": (0.0, 60.0), "target_sample_rate": (8000, 48000), "dev_percent": (0.0, 1.0),
+    "trim_s": (0.0, 60.0),
+    "target_sample_rate": (8000, 48000),
+    "dev_percent": (0.0, 1.0),
     "input_length_tolerance_s": (0.0, 10.0),
 }
 CLIP_WARN_FRACTION = 0.01  # warn about a 16-bit file with more than 1 % of its samples clipped
@@ -77,8 +79,9 @@ def msbg_enabled(value: object) -> bool:
     return MSBG_MODES[str(value)]
 
 
-def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: str,
-                  resampler: str = "kaiser_best") -> None:
+def check_options(
+    stage: str, shard_index: int, num_shards: int, wav_subtype: str, resampler: str = "kaiser_best"
+) -> None:
     """Check the prepare_data options that have a fixed set of values.
 
     Raises
@@ -89,8 +92,10 @@ def check_options(stage: str, shard_index: int, num_shards: int, wav_subtype: st
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards, got "
-                         f"shard_index={shard_index}, num_shards={num_shards}")
+        raise ValueError(
+            f"need num_shards >= 1 and 0 <= shard_index < num_shards, got "
+            f"shard_index={shard_index}, num_shards={num_shards}"
+        )
     if wav_subtype not in WAV_SUBTYPES:
         raise ValueError(f"wav_subtype must be one of {WAV_SUBTYPES}, got {wav_subtype!r}")
     if resampler not in RESAMPLERS:
@@ -110,8 +115,9 @@ def check_ranges(**values: Any) -> None:
         if name == "trim_s" and isinstance(value, str):
             if value in TRIM_MODES:
                 continue  # per dataset or per reference (e032.run_items)
-            raise ValueError(f"trim_s must be a number in [{low}, {high}] or one of "
-                             f"{list(TRIM_MODES)}, got {value!r}")
+            raise ValueError(
+                f"trim_s must be a number in [{low}, {high}] or one of " f"{list(TRIM_MODES)}, got {value!r}"
+            )
         number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number) or not low <= number <= high:
             raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
@@ -167,7 +173,9 @@ def reference_items(
 
 
 def check_audio_inputs(
-    run: Any, items: Sequence[SignalItem], references: Sequence[SignalItem],
+    run: Any,
+    items: Sequence[SignalItem],
+    references: Sequence[SignalItem],
     length_tolerance_s: float,
 ) -> None:
     """Check the headers of the HA outputs of ``items``, of their references and of those of
@@ -187,8 +195,11 @@ def check_audio_inputs(
     for (sample_rate, trim_s), (ha_files, ref_files) in groups.items():
         check_wav_headers(ha_files + sorted(ref_files), sample_rate, n_channels=2, trim_s=trim_s)
     for sample_rate in sorted({inp.sample_rate for inp in inputs}):
-        check_lengths([(inp.ha_wav, inp.ref_wav) for inp in inputs
-                       if inp.sample_rate == sample_rate], sample_rate, length_tolerance_s)
+        check_lengths(
+            [(inp.ha_wav, inp.ref_wav) for inp in inputs if inp.sample_rate == sample_rate],
+            sample_rate,
+            length_tolerance_s,
+        )
 
 
 def msbg_units(run: Any, items: Sequence[SignalItem], settings: dict[str, Any]) -> list[Unit]:
@@ -205,8 +216,11 @@ def msbg_units(run: Any, items: Sequence[SignalItem], settings: dict[str, Any]) 
     for item in items:
         inp = run.inputs(item)
         job = MsbgJob(inp.msbg_input, inp.msbg_wav, inp.audiogram_left, inp.audiogram_right)
-        params = {"settings": settings_id, "left": _audiogram_params(job.audiogram_left),
-                  "right": _audiogram_params(job.audiogram_right)}
+        params = {
+            "settings": settings_id,
+            "left": _audiogram_params(job.audiogram_left),
+            "right": _audiogram_params(job.audiogram_right),
+        }
         units.append(Unit(job.output_wav.name, (job.input_wav,), params, (job.output_wav,), job))
     return units
 
@@ -225,8 +239,11 @@ def msbg_input_units(run: Any, items: Sequence[SignalItem], resampler: str) -> l
         inp = run.inputs(item)
         if inp.msbg_input == inp.ha_wav:
             continue
-        params = {"resampler": RESAMPLER_STAMPS[resampler], "sample_rate_in": inp.sample_rate,
-                  "sample_rate_out": MSBG_SAMPLE_RATE}
+        params = {
+            "resampler": RESAMPLER_STAMPS[resampler],
+            "sample_rate_in": inp.sample_rate,
+            "sample_rate_out": MSBG_SAMPLE_RATE,
+        }
         job = ResampleJob(inp.ha_wav, inp.msbg_input, inp.sample_rate, resampler)
         units.append(Unit(inp.msbg_input.name, (inp.ha_wav,), params, (inp.msbg_input,), job))
     return units
@@ -245,14 +262,22 @@ class ResampleJob:
 def run_resample_job(job: ResampleJob) -> bool:
     """Resample one HA output to 44.1 kHz and write it atomically (32-bit float)."""
     signal = read_wav(job.source, sample_rate=job.sample_rate_in, n_channels=2)
-    write_wav_atomic(job.output, resample(signal, job.sample_rate_in, MSBG_SAMPLE_RATE,
-                                          job.resampler), MSBG_SAMPLE_RATE, subtype="FLOAT")
+    write_wav_atomic(
+        job.output,
+        resample(signal, job.sample_rate_in, MSBG_SAMPLE_RATE, job.resampler),
+        MSBG_SAMPLE_RATE,
+        subtype="FLOAT",
+    )
     return True
 
 
 def mono_split_units(
-    run: Any, items: Sequence[SignalItem], references: Sequence[SignalItem],
-    stamp: dict[str, Any], base: MonoSplitSettings, msbg_on: bool = True,
+    run: Any,
+    items: Sequence[SignalItem],
+    references: Sequence[SignalItem],
+    stamp: dict[str, Any],
+    base: MonoSplitSettings,
+    msbg_on: bool = True,
 ) -> tuple[list[Unit], dict[Path, MonoSplitSettings]]:
     """16 kHz record units: one per processed signal of ``items``, one per reference.
 
@@ -270,8 +295,7 @@ def mono_split_units(
     for item in items:
         inp = run.inputs(item)
         left, right = (item_wav(paths, item, ear, "msbg") for ear in EARS)
-        source, rate = (inp.msbg_wav, MSBG_SAMPLE_RATE) if msbg_on else (inp.ha_wav,
-                                                                          inp.sample_rate)
+        source, rate = (inp.msbg_wav, MSBG_SAMPLE_RATE) if msbg_on else (inp.ha_wav, inp.sample_rate)
         jobs.append((MonoSplitJob(source, left, right), rate, inp.trim_s))
     for item in references:
         inp = run.inputs(item)
@@ -284,14 +308,23 @@ def mono_split_units(
         if (rate, trim_s) != (base.sample_rate_in, base.trim_s):
             params |= {"sample_rate_in": rate, "trim_s": trim_s}
         settings[job.left] = replace(base, sample_rate_in=rate, trim_s=trim_s)
-        units.append(Unit(str(job.left.relative_to(paths.asr_data_dir)), (job.source,), params,
-                          (job.left, job.right), job))
+        units.append(
+            Unit(
+                str(job.left.relative_to(paths.asr_data_dir)),
+                (job.source,),
+                params,
+                (job.left, job.right),
+                job,
+            )
+        )
     return units, settings
 
 
 def run_mono_split_jobs(
-    jobs: Sequence[MonoSplitJob], settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
-    num_workers: int = 0, on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
+    jobs: Sequence[MonoSplitJob],
+    settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
+    num_workers: int = 0,
+    on_done: Callable[[MonoSplitJob, bool], Any] | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> tuple[int, int]:
     """Run the 16 kHz jobs on ``num_workers`` processes (0 = all cores; 1 = in this process).
@@ -305,14 +338,16 @@ def run_mono_split_jobs(
     n_written, n_skipped : jobs written now and jobs already done.
     """
     per_job = settings if isinstance(settings, Mapping) else {job.left: settings for job in jobs}
-    results = _run_jobs([(run_mono_split, job, per_job[job.left]) for job in jobs], num_workers,
-                        on_done, progress)
+    results = _run_jobs(
+        [(run_mono_split, job, per_job[job.left]) for job in jobs], num_workers, on_done, progress
+    )
     n_written = sum(results)
     return n_written, len(results) - n_written
 
 
 def run_resample_jobs(
-    jobs: Sequence[ResampleJob], num_workers: int = 0,
+    jobs: Sequence[ResampleJob],
+    num_workers: int = 0,
     on_done: Callable[[ResampleJob, bool], Any] | None = None,
 ) -> None:
     """Resample HA outputs to 44.1 kHz on ``num_workers`` processes (as the 16 kHz jobs)."""
@@ -325,13 +360,23 @@ def _apply(call: tuple) -> Any:
     return function(*args)
 
 
-def _run_jobs(calls: Sequence[tuple], num_workers: int, on_done: Callable[..., Any] | None,
-              progress: Callable[[int, int], Any] | None) -> list:
+def _run_jobs(
+    calls: Sequence[tuple],
+    num_workers: int,
+    on_done: Callable[..., Any] | None,
+    progress: Callable[[int, int], Any] | None,
+) -> list:
     """Run ``(function, job, *args)`` calls with msbg's pool runner; ``on_done(job, result)``."""
     done = on_done if on_done is not None else (lambda job, result: None)
     # forkserver: no fork of a parent that may hold threads (BLAS pools, torch)
-    return run_pool(_apply, calls, num_workers, on_result=lambda call, result: done(call[1], result),
-                    progress=progress, start_method="forkserver")
+    return run_pool(
+        _apply,
+        calls,
+        num_workers,
+        on_result=lambda call, result: done(call[1], result),
+        progress=progress,
+        start_method="forkserver",
+    )
 
 
 def count_clipped(path: Path) -> tuple[int, int]:
@@ -362,9 +407,14 @@ class ClippingCount:
                 self.n_files += 1
                 self.n_samples += n_clipped
             if n_clipped > self.warn_fraction * n_total:
-                logger.warning("%s: %d of %d samples (%.1f %%) clipped to 16-bit full scale: is "
-                               "its source far too loud? (wav_subtype=FLOAT keeps the peaks)",
-                               path, n_clipped, n_total, 100 * n_clipped / n_total)
+                logger.warning(
+                    "%s: %d of %d samples (%.1f %%) clipped to 16-bit full scale: is "
+                    "its source far too loud? (wav_subtype=FLOAT keeps the peaks)",
+                    path,
+                    n_clipped,
+                    n_total,
+                    100 * n_clipped / n_total,
+                )
 
     def summary(self) -> str:
         """``", N files with M clipped samples"`` or ``""``."""
@@ -374,8 +424,11 @@ class ClippingCount:
 
 
 def redo_mono_split_units(
-    todo: Sequence[Unit], settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
-    record: RecordSet, num_workers: int = 0, progress: bool = False,
+    todo: Sequence[Unit],
+    settings: MonoSplitSettings | Mapping[Path, MonoSplitSettings],
+    record: RecordSet,
+    num_workers: int = 0,
+    progress: bool = False,
 ) -> ClippingCount:
     """Redo stale 16 kHz units: delete their outputs (so that they are not skipped), write them
     again, record each, and count the clipped samples of 16-bit files.
@@ -388,8 +441,11 @@ def redo_mono_split_units(
         for path in unit.outputs:
             Path(path).unlink(missing_ok=True)
     by_left = {unit.job.left: unit for unit in todo}
-    subtype = (next(iter(settings.values())).subtype if isinstance(settings, Mapping) and settings
-               else getattr(settings, "subtype", ""))
+    subtype = (
+        next(iter(settings.values())).subtype
+        if isinstance(settings, Mapping) and settings
+        else getattr(settings, "subtype", "")
+    )
     clipping = ClippingCount()
 
     def on_done(job: MonoSplitJob, wrote: bool) -> None:
@@ -397,8 +453,13 @@ def redo_mono_split_units(
         if subtype.startswith("PCM"):
             clipping.add(job.left, job.right)
 
-    run_mono_split_jobs([unit.job for unit in todo], settings, num_workers, on_done=on_done,
-                        progress=TextProgress("16 kHz", unit="files") if progress else None)
+    run_mono_split_jobs(
+        [unit.job for unit in todo],
+        settings,
+        num_workers,
+        on_done=on_done,
+        progress=TextProgress("16 kHz", unit="files") if progress else None,
+    )
     return clipping
 
 
@@ -426,7 +487,7 @@ def output_folders(run: Any, items: Sequence[SignalItem]) -> list[Path]:
     splits = sorted({item.split for item in items})
     folders = sorted({run.inputs(item).msbg_wav.parent for item in items})
     folders += [paths.asr_data_dir, paths.split_list("train").parent]
-    folders += [paths.asr_wav(split, ear, kind, "x").parent
-                for split in splits for ear in EARS for kind in KINDS]
+    folders += [
+        paths.asr_wav(split, ear, kind, "x").parent for split in splits for ear in EARS for kind in KINDS
+    ]
     return folders
-

@@ -103,8 +103,10 @@ def check_or_write_stamp(path: Path, settings: dict[str, Any], way_out: str = ""
         if stored != _canonical(settings):
             changes = "; ".join(setting_changes(stored, _canonical(settings)))
             way_out = way_out or f"delete {path.parent} to redo it"
-            raise ValueError(f"{path.parent} holds outputs made with other settings ({changes}): "
-                             f"run with the stored values, or {way_out}")
+            raise ValueError(
+                f"{path.parent} holds outputs made with other settings ({changes}): "
+                f"run with the stored values, or {way_out}"
+            )
         return
     write_json_atomic(path, settings)
 
@@ -181,8 +183,9 @@ class StageRecord:
     def _load(self, path: Path) -> dict[str, dict]:
         document = read_json(path, what=f"{self.stage} record")
         if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
-            logger.warning("ignoring %s (not a version-%d record): its outputs are redone",
-                           path, RECORD_VERSION)
+            logger.warning(
+                "ignoring %s (not a version-%d record): its outputs are redone", path, RECORD_VERSION
+            )
             return {}
         entries = document.get("entries")
         return entries if isinstance(entries, dict) else {}
@@ -194,8 +197,7 @@ class StageRecord:
                 candidates.setdefault(key, []).append(entry)
         return candidates
 
-    def is_current(self, key: str, inputs: Sequence[Path], params: Any,
-                   outputs: Sequence[Path]) -> bool:
+    def is_current(self, key: str, inputs: Sequence[Path], params: Any, outputs: Sequence[Path]) -> bool:
         """True if a recorded entry for ``key`` matches ``params``, ``inputs`` and ``outputs``.
 
         A current entry is kept (with refreshed file times) in what this writer writes.
@@ -228,16 +230,20 @@ class StageRecord:
         """
         inputs = [fingerprint(Path(p)) for p in unit.inputs]
         if [tuple(fp[:2]) for fp in inputs] != unit.input_stats:
-            logger.warning("%s changed while it was processed: its outputs are redone next run",
-                           ", ".join(map(str, unit.inputs)))
+            logger.warning(
+                "%s changed while it was processed: its outputs are redone next run",
+                ", ".join(map(str, unit.inputs)),
+            )
             return
         self.add(unit.key, inputs, unit.params, unit.outputs)
 
-    def add(self, key: str, inputs: Sequence[Fingerprint], params: Any,
-            outputs: Sequence[Path]) -> None:
+    def add(self, key: str, inputs: Sequence[Fingerprint], params: Any, outputs: Sequence[Path]) -> None:
         """Record that ``outputs`` (just written) were made from ``inputs`` with ``params``."""
-        self._entries[key] = {"inputs": [list(fp) for fp in inputs], "params": _canonical(params),
-                              "outputs": [fingerprint(Path(p)) for p in outputs]}
+        self._entries[key] = {
+            "inputs": [list(fp) for fp in inputs],
+            "params": _canonical(params),
+            "outputs": [fingerprint(Path(p)) for p in outputs],
+        }
         if time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
@@ -247,8 +253,9 @@ class StageRecord:
         entries = dict(sorted(self._entries.items()))
         if entries == self._own:
             return
-        write_json_atomic(self.path, {"version": RECORD_VERSION, "stage": self.stage,
-                                      "entries": entries}, indent=None)
+        write_json_atomic(
+            self.path, {"version": RECORD_VERSION, "stage": self.stage, "entries": entries}, indent=None
+        )
         self._own = entries
 
     def __enter__(self) -> StageRecord:

@@ -36,11 +36,16 @@ RESAMPLERS: tuple[str, ...] = ("kaiser_best", "soxr_hq")
 RESAMPY_FILTER = "kaiser_best"  # librosa 0.9: res_type "kaiser_best" = resampy's filter of that name
 SOXR_QUALITY = "HQ"  # librosa >= 0.10: res_type "soxr_hq"
 #: How each resampler is recorded in prepare_settings.json ("soxr HQ" is what earlier versions wrote).
-RESAMPLER_STAMPS: dict[str, str] = {"kaiser_best": f"resampy {RESAMPY_FILTER}", "soxr_hq": f"soxr {SOXR_QUALITY}"}
+RESAMPLER_STAMPS: dict[str, str] = {
+    "kaiser_best": f"resampy {RESAMPY_FILTER}",
+    "soxr_hq": f"soxr {SOXR_QUALITY}",
+}
 
 
 def resample(
-    signal: npt.NDArray[np.float64], sample_rate_in: int, sample_rate_out: int,
+    signal: npt.NDArray[np.float64],
+    sample_rate_in: int,
+    sample_rate_out: int,
     resampler: Resampler = "kaiser_best",
 ) -> npt.NDArray[np.float64]:
     """Resample along the first axis like ``librosa.resample``, length ``ceil(n_in * out / in)``.
@@ -83,9 +88,7 @@ def resample(
     return np.pad(resampled, pad)
 
 
-def trim_start(
-    signal: npt.NDArray[np.float64], trim_s: float, sample_rate: int
-) -> npt.NDArray[np.float64]:
+def trim_start(signal: npt.NDArray[np.float64], trim_s: float, sample_rate: int) -> npt.NDArray[np.float64]:
     """Drop the first ``trim_s`` seconds (``floor(trim_s * sample_rate)`` samples).
 
     Examples
@@ -93,7 +96,7 @@ def trim_start(
     >>> trim_start(np.arange(5.0), 0.5, 4)
     array([2., 3., 4.])
     """
-    return signal[math.floor(trim_s * sample_rate):]
+    return signal[math.floor(trim_s * sample_rate) :]
 
 
 @dataclass(frozen=True)

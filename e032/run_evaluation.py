@@ -65,7 +65,8 @@ def run_labels(run: DatasetRun, items: Sequence, source: Path) -> ev.Labels:
         raise ValueError(
             f"{len(unlabelled)} signal(s) of {source} have no label (e.g. {unlabelled[0]}): "
             f"unpack the label archive and set path.labels to the folder of the labelled lists "
-            f"(now {run.paths.test_labels_dir})")
+            f"(now {run.paths.test_labels_dir})"
+        )
     return labels
 
 
@@ -88,17 +89,24 @@ def load_run_inputs(
     test_items = [i for i in items if i.part == "test"]
     dev_labels = run_labels(run, dev_items, paths.split_list("dev"))
     test_labels = run_labels(run, test_items, list_name(run))
-    files = {(part, rep): paths.similarity_json(part, rep)
-             for part in ev.PARTS for rep in ev.REPRESENTATIONS}
+    files = {(part, rep): paths.similarity_json(part, rep) for part in ev.PARTS for rep in ev.REPRESENTATIONS}
     ev.check_similarity_files(files)
     dev, test = {}, {}
     for rep in ev.REPRESENTATIONS:
-        dev[rep] = ev.pair_with_labels(ev.read_similarities(files["dev", rep]), dev_labels,
-                                       files["dev", rep], frozenset(dev_labels.correctness),
-                                       f"the dev scenes of {split_list}")
-        test[rep] = ev.pair_with_labels(ev.read_similarities(files["test", rep]), test_labels,
-                                        files["test", rep], frozenset(test_labels.correctness),
-                                        f"the {run.predict.split} list")
+        dev[rep] = ev.pair_with_labels(
+            ev.read_similarities(files["dev", rep]),
+            dev_labels,
+            files["dev", rep],
+            frozenset(dev_labels.correctness),
+            f"the dev scenes of {split_list}",
+        )
+        test[rep] = ev.pair_with_labels(
+            ev.read_similarities(files["test", rep]),
+            test_labels,
+            files["test", rep],
+            frozenset(test_labels.correctness),
+            f"the {run.predict.split} list",
+        )
     return dev, test, test_labels
 
 
@@ -117,8 +125,9 @@ def write_challenge_files(
     written = []
     for rep, r in results.items():
         path = run.paths.exp_folder / "submission" / rep / fmt.file_name
-        rows = [(signal_of[i], repr(float(v)))
-                for i, v in zip(r.test.signal_ids, r.test_prediction, strict=True)]
+        rows = [
+            (signal_of[i], repr(float(v))) for i, v in zip(r.test.signal_ids, r.test_prediction, strict=True)
+        ]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerows(([fmt.header] if fmt.header else []) + rows)
@@ -147,9 +156,12 @@ def pooled_metrics(
         label = np.concatenate([r[rep].test.correctness for r, _ in per_run])
         listeners = [lab.listener[s] for r, lab in per_run for s in r[rep].test.signal_ids]
         systems = [lab.system[s] for r, lab in per_run for s in r[rep].test.signal_ids]
-        pooled[rep] = {"N": int(prediction.size), **ev.compute_metrics(prediction, label),
-                       "per_listener": ev.aggregated_metrics(prediction, label, listeners),
-                       "per_system": ev.aggregated_metrics(prediction, label, systems)}
+        pooled[rep] = {
+            "N": int(prediction.size),
+            **ev.compute_metrics(prediction, label),
+            "per_listener": ev.aggregated_metrics(prediction, label, listeners),
+            "per_system": ev.aggregated_metrics(prediction, label, systems),
+        }
     return pooled
 
 
@@ -169,8 +181,11 @@ def records_by_id(run: DatasetRun) -> dict[str, SignalRecord]:
 
 
 def disjoint_refit(
-    result: ev.RepresentationResult, records: Mapping[str, SignalRecord], test_labels: ev.Labels,
-    initial_guess: tuple[float, float] | str = ev.INITIAL_GUESS, allow_degenerate: bool = False,
+    result: ev.RepresentationResult,
+    records: Mapping[str, SignalRecord],
+    test_labels: ev.Labels,
+    initial_guess: tuple[float, float] | str = ev.INITIAL_GUESS,
+    allow_degenerate: bool = False,
 ) -> ev.RepresentationResult:
     """Predict each test signal with a logistic fitted on the dev signals that share neither its
     listener nor its ``(subset, system)`` (pyclarity's leave-out fit; CPC2 predict.py, CPC3
@@ -187,19 +202,24 @@ def disjoint_refit(
     for index, signal in enumerate(result.test.signal_ids):
         keep = tuple(disjoint_fit_indices([*dev_records, records[signal]], len(dev_records)))
         if len(keep) < MIN_FIT_PAIRS:
-            raise ValueError(f"fit_protocol=disjoint: only {len(keep)} dev signal(s) share neither "
-                             f"the listener nor the system of {signal}; the fit needs "
-                             f"{MIN_FIT_PAIRS} (use fit_protocol=dev_split)")
+            raise ValueError(
+                f"fit_protocol=disjoint: only {len(keep)} dev signal(s) share neither "
+                f"the listener nor the system of {signal}; the fit needs "
+                f"{MIN_FIT_PAIRS} (use fit_protocol=dev_split)"
+            )
         if keep not in fits:
             rows = list(keep)
-            fits[keep] = ev.fit_logistic(result.dev.similarity[rows],
-                                         result.dev.correctness[rows], initial_guess,
-                                         allow_degenerate)
+            fits[keep] = ev.fit_logistic(
+                result.dev.similarity[rows], result.dev.correctness[rows], initial_guess, allow_degenerate
+            )
         prediction[index] = fits[keep].predict(result.test.similarity[index])[()]
     listeners = [test_labels.listener[s] for s in result.test.signal_ids]
     systems = [test_labels.system[s] for s in result.test.signal_ids]
     label = result.test.correctness
-    return replace(result, test_prediction=prediction,
-                   test_metrics=ev.compute_metrics(prediction, label),
-                   per_listener=ev.aggregated_metrics(prediction, label, listeners),
-                   per_system=ev.aggregated_metrics(prediction, label, systems))
+    return replace(
+        result,
+        test_prediction=prediction,
+        test_metrics=ev.compute_metrics(prediction, label),
+        per_listener=ev.aggregated_metrics(prediction, label, listeners),
+        per_system=ev.aggregated_metrics(prediction, label, systems),
+    )

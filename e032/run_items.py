@@ -109,8 +109,7 @@ class _Run:
 
     def __init__(self, trim_s: object) -> None:
         if isinstance(trim_s, str) and trim_s not in TRIM_MODES:
-            raise ValueError(f"trim_s must be a number or one of {list(TRIM_MODES)}, got "
-                             f"{trim_s!r}")
+            raise ValueError(f"trim_s must be a number or one of {list(TRIM_MODES)}, got " f"{trim_s!r}")
         self.trim_setting = trim_s
 
     def _trim(self, subset: str, ref_wav: Path, sample_rate: int) -> float:
@@ -136,8 +135,9 @@ class Cpc1Run(_Run):
 
     name = "cpc1"
 
-    def __init__(self, paths: TrackPaths, root: object, trim_s: object,
-                 sample_rate: int = MSBG_SAMPLE_RATE) -> None:
+    def __init__(
+        self, paths: TrackPaths, root: object, trim_s: object, sample_rate: int = MSBG_SAMPLE_RATE
+    ) -> None:
         from e032.prepare import load_track_records  # prepare imports this module
 
         super().__init__(trim_s)
@@ -151,8 +151,9 @@ class Cpc1Run(_Run):
 
     def items(self, dev_scenes: Sequence[str]) -> list[SignalItem]:
         """Training items (part ``train`` or ``dev``), then test items, in list order."""
-        return (items_from_records(self.records["train"], "train", dev_scenes)
-                + items_from_records(self.records["test"], "test"))
+        return items_from_records(self.records["train"], "train", dev_scenes) + items_from_records(
+            self.records["test"], "test"
+        )
 
     def reference_wav(self, item: SignalItem) -> Path:
         """``scenes/<scene>_target_anechoic.wav``."""
@@ -163,10 +164,16 @@ class Cpc1Run(_Run):
         listener = self._listeners(item.split)[item.listener]
         ha_wav = self.paths.ha_output_wav(item.split, item.signal)
         ref_wav = self.reference_wav(item)
-        return ItemInputs(ha_wav, ref_wav, self.sample_rate, ha_wav,
-                          self.paths.msbg_wav(item.split, item.signal), listener.audiogram_left,
-                          listener.audiogram_right,
-                          self._trim("CPC1", ref_wav, self.sample_rate))
+        return ItemInputs(
+            ha_wav,
+            ref_wav,
+            self.sample_rate,
+            ha_wav,
+            self.paths.msbg_wav(item.split, item.signal),
+            listener.audiogram_left,
+            listener.audiogram_right,
+            self._trim("CPC1", ref_wav, self.sample_rate),
+        )
 
     @functools.lru_cache(maxsize=2)  # noqa: B019  (one run object per stage call)
     def _listeners(self, split: str) -> dict:
@@ -183,8 +190,7 @@ class DatasetRun(_Run):
         self.paths = paths
         self.name = str(cfg.dataset)
         self.fit, self.predict = open_run_datasets(cfg)
-        self.by_split: dict[str, Dataset] = {self.fit.split: self.fit,
-                                             self.predict.split: self.predict}
+        self.by_split: dict[str, Dataset] = {self.fit.split: self.fit, self.predict.split: self.predict}
         self.fit_records = self.fit.records()
         self.predict_records = self.predict.records()
         self.record_of: dict[tuple[str, str], SignalRecord] = {}
@@ -210,10 +216,19 @@ class DatasetRun(_Run):
                     part = "test"
                 else:
                     part = "dev" if f"{r.subset}_{r.scene}" in dev else "train"
-                items.append(SignalItem(
-                    r.signal, str(r.scene or r.signal), str(r.listener or r.severity),
-                    r.prompt, ds.split, part, r.subset, self.utterance_id(r),
-                    "_".join(ds.reference_key(r))))
+                items.append(
+                    SignalItem(
+                        r.signal,
+                        str(r.scene or r.signal),
+                        str(r.listener or r.severity),
+                        r.prompt,
+                        ds.split,
+                        part,
+                        r.subset,
+                        self.utterance_id(r),
+                        "_".join(ds.reference_key(r)),
+                    )
+                )
         return items
 
     def record(self, item: SignalItem) -> SignalRecord:
@@ -237,17 +252,24 @@ class DatasetRun(_Run):
         folder = self.msbg_folder(item)
         resampled = ds.sample_rate != MSBG_SAMPLE_RATE
         audiograms = ds.audiograms(record)
-        left, right = (Audiogram(levels, audiograms.frequencies_hz)
-                       for levels in (audiograms.left_db_hl, audiograms.right_db_hl))
-        return ItemInputs(ha_wav, ref_wav, ds.sample_rate,
-                          folder / f"{item.id}{MSBG_INPUT_SUFFIX}" if resampled else ha_wav,
-                          folder / f"{item.id}_HL-output.wav", left, right,
-                          self._trim(item.subset, ref_wav, ds.sample_rate))
+        left, right = (
+            Audiogram(levels, audiograms.frequencies_hz)
+            for levels in (audiograms.left_db_hl, audiograms.right_db_hl)
+        )
+        return ItemInputs(
+            ha_wav,
+            ref_wav,
+            ds.sample_rate,
+            folder / f"{item.id}{MSBG_INPUT_SUFFIX}" if resampled else ha_wav,
+            folder / f"{item.id}_HL-output.wav",
+            left,
+            right,
+            self._trim(item.subset, ref_wav, ds.sample_rate),
+        )
 
     def check_files(self) -> int:
         """Header checks of every HA output and reference (:meth:`Dataset.check_files`)."""
-        return (self.fit.check_files(self.fit_records)
-                + self.predict.check_files(self.predict_records))
+        return self.fit.check_files(self.fit_records) + self.predict.check_files(self.predict_records)
 
 
 def open_run(cfg: Any, paths: TrackPaths) -> Cpc1Run | DatasetRun:

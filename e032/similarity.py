@@ -36,9 +36,15 @@ COSINE_EPS = 1e-8  # torch.nn.functional.cosine_similarity default
 
 
 def _as_tensor(rep: torch.Tensor | npt.ArrayLike, name: str) -> torch.Tensor:
-    rep = torch.as_tensor(np.asarray(rep, dtype=np.float32)) if not torch.is_tensor(rep) else rep.detach().cpu().float()
+    rep = (
+        torch.as_tensor(np.asarray(rep, dtype=np.float32))
+        if not torch.is_tensor(rep)
+        else rep.detach().cpu().float()
+    )
     if rep.ndim != 2 or rep.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty [frames, dim] representation, got shape {tuple(rep.shape)}")
+        raise ValueError(
+            f"{name}: expected a non-empty [frames, dim] representation, got shape {tuple(rep.shape)}"
+        )
     return rep
 
 
@@ -67,8 +73,14 @@ def encoder_similarity(left_proc, right_proc, left_ref, right_ref) -> float:
     >>> round(encoder_similarity(x, x, x, x), 6)
     1.0
     """
-    reps = [_as_tensor(r, n) for r, n in zip((left_proc, right_proc, left_ref, right_ref),
-                                             ("left_proc", "right_proc", "left_ref", "right_ref"), strict=True)]
+    reps = [
+        _as_tensor(r, n)
+        for r, n in zip(
+            (left_proc, right_proc, left_ref, right_ref),
+            ("left_proc", "right_proc", "left_ref", "right_ref"),
+            strict=True,
+        )
+    ]
     _check_dims(reps)
     n_frames = max(r.shape[0] for r in reps)
     padded = torch.zeros(4, n_frames, reps[0].shape[1], dtype=torch.float32)
@@ -77,7 +89,9 @@ def encoder_similarity(left_proc, right_proc, left_ref, right_ref) -> float:
     proc, ref = padded[:2], padded[2:]
     ref_idx = torch.tensor([r for _, r, _ in PAIRINGS])
     proc_idx = torch.tensor([p for _, _, p in PAIRINGS])
-    cos = torch.nn.functional.cosine_similarity(ref[ref_idx], proc[proc_idx], dim=-1, eps=COSINE_EPS)  # [4, T]
+    cos = torch.nn.functional.cosine_similarity(
+        ref[ref_idx], proc[proc_idx], dim=-1, eps=COSINE_EPS
+    )  # [4, T]
     return float(cos.max(dim=0).values.mean())
 
 
@@ -135,7 +149,9 @@ def exact_dtw(cost: npt.NDArray[np.float64]) -> tuple[float, list[tuple[int, int
     return float(acc[n, m]), path
 
 
-def dtw_align(ref, proc, method: DTWMethod = "fastdtw", radius: int = 1) -> tuple[float, list[tuple[int, int]]]:
+def dtw_align(
+    ref, proc, method: DTWMethod = "fastdtw", radius: int = 1
+) -> tuple[float, list[tuple[int, int]]]:
     """DTW alignment of a reference and a processed sequence with cosine distance.
 
     Parameters
@@ -156,7 +172,9 @@ def dtw_align(ref, proc, method: DTWMethod = "fastdtw", radius: int = 1) -> tupl
     ref_t, proc_t = _as_tensor(ref, "ref"), _as_tensor(proc, "proc")
     _check_dims([ref_t, proc_t])
     if method == "fastdtw":
-        distance, path = _fastdtw_pure_python(ref_t.numpy(), proc_t.numpy(), radius=radius, dist=_cosine_distance)
+        distance, path = _fastdtw_pure_python(
+            ref_t.numpy(), proc_t.numpy(), radius=radius, dist=_cosine_distance
+        )
         return float(distance), [(int(a), int(b)) for a, b in path]
     if method == "exact":
         return exact_dtw(cosine_distance_matrix(ref_t, proc_t))
@@ -171,8 +189,9 @@ def path_mean_cosine(ref, proc, path: Sequence[tuple[int, int]]) -> float:
     return float(cos.mean())
 
 
-def decoder_pairings(left_proc, right_proc, left_ref, right_ref, method: DTWMethod = "fastdtw",
-                     radius: int = 1) -> dict[str, dict]:
+def decoder_pairings(
+    left_proc, right_proc, left_ref, right_ref, method: DTWMethod = "fastdtw", radius: int = 1
+) -> dict[str, dict]:
     """Per ear pairing (``LL``, ``LR``, ``RL``, ``RR``: reference ear, processed ear) the DTW result.
 
     Returns
@@ -186,12 +205,17 @@ def decoder_pairings(left_proc, right_proc, left_ref, right_ref, method: DTWMeth
     out = {}
     for name, r, p in PAIRINGS:
         distance, path = dtw_align(refs[r], procs[p], method=method, radius=radius)
-        out[name] = {"mean_cos": path_mean_cosine(refs[r], procs[p], path), "distance": distance, "path": path}
+        out[name] = {
+            "mean_cos": path_mean_cosine(refs[r], procs[p], path),
+            "distance": distance,
+            "path": path,
+        }
     return out
 
 
-def decoder_similarity(left_proc, right_proc, left_ref, right_ref, method: DTWMethod = "fastdtw",
-                       radius: int = 1) -> float:
+def decoder_similarity(
+    left_proc, right_proc, left_ref, right_ref, method: DTWMethod = "fastdtw", radius: int = 1
+) -> float:
     """Max over the 4 ear pairings of the mean cosine similarity along the DTW path.
 
     Parameters

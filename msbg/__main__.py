@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listeners", help="Clarity listener JSON (for a 'listener' column)")
     parser.add_argument("--num-workers", type=int, default=0, help="0 = all cores (default)")
-    parser.add_argument(
-        "--src-pos", default=DEFAULT_EAR_PARAMS["src_pos"], choices=["ff", "df", "ITU"]
-    )
+    parser.add_argument("--src-pos", default=DEFAULT_EAR_PARAMS["src_pos"], choices=["ff", "df", "ITU"])
     parser.add_argument("--equiv-0db-spl", type=float, default=DEFAULT_EAR_PARAMS["equiv_0db_spl"])
     parser.add_argument("--ahr", type=float, default=DEFAULT_EAR_PARAMS["ahr"])
     parser.add_argument(

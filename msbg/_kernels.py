@@ -93,7 +93,8 @@ _INV_LN2 = 1.0 / math.log(2.0)
 # the 1e-5 faithfulness bound, for 6 fewer multiply-adds than double-precision series.
 _A0, _A1, _A2, _A3, _A4 = (1.0 / (2 * j + 1) for j in range(5))  # atanh series
 _E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8 = (
-    1.0 / math.factorial(j) for j in range(9)  # exp series
+    1.0 / math.factorial(j)
+    for j in range(9)  # exp series
 )
 
 
@@ -135,7 +136,7 @@ def power(base, exponent):  # pragma: no cover - compiled
     return e * _bits_float((_float_bits(shifted) - _ROUND_MAGIC_BITS + 1023) << 52)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cochlea_kernels(n_lanes: int):
     """The fused cochlea kernels ``(cochlea_forward, recruit_backward)`` compiled for
     ``n_lanes`` channels (a multiple of 8).
@@ -267,7 +268,6 @@ def cochlea_kernels(n_lanes: int):
                     env[c] = y
                 fwd[n + j, :] = env
         return chan
-
 
     @_jit
     def recruit_backward(

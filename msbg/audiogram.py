@@ -72,18 +72,14 @@ class Audiogram:
     """
 
     levels: npt.NDArray[np.float64]
-    frequencies: npt.NDArray[np.float64] = field(
-        default_factory=lambda: np.array(CLARITY_AUDIOGRAM_HZ)
-    )
+    frequencies: npt.NDArray[np.float64] = field(default_factory=lambda: np.array(CLARITY_AUDIOGRAM_HZ))
 
     def __post_init__(self) -> None:
         """Validate and freeze the arrays."""
         frequencies = _read_only(self.frequencies, "frequencies")
         raw_levels = list(self.levels) if not isinstance(self.levels, np.ndarray) else None
         if raw_levels is not None and any(level is None for level in raw_levels):
-            missing = [
-                f"{f:g} Hz" for f, lv in zip(frequencies, raw_levels, strict=False) if lv is None
-            ]
+            missing = [f"{f:g} Hz" for f, lv in zip(frequencies, raw_levels, strict=False) if lv is None]
             raise ValueError(f"audiogram level missing at {', '.join(missing) or 'some frequency'}")
         levels = _read_only(self.levels, "levels")
         if levels.shape != frequencies.shape:
@@ -119,8 +115,7 @@ class Audiogram:
         if not isinstance(other, Audiogram):
             return NotImplemented
         return bool(
-            np.array_equal(self.levels, other.levels)
-            and np.array_equal(self.frequencies, other.frequencies)
+            np.array_equal(self.levels, other.levels) and np.array_equal(self.frequencies, other.frequencies)
         )
 
     def __hash__(self) -> int:

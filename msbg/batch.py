@@ -96,8 +96,10 @@ def os_error_message(err: OSError) -> str:
     path = err.filename if err.filename is not None else "(unknown file)"
     reason = err.strerror or str(err)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = (f"the disk is full ({_free_space(path)} free): free some space or write the outputs "
-               "elsewhere; a re-run resumes where this one stopped")
+        fix = (
+            f"the disk is full ({_free_space(path)} free): free some space or write the outputs "
+            "elsewhere; a re-run resumes where this one stopped"
+        )
     elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         fix = "make the folder writable or write the outputs elsewhere"
     elif err.errno == errno.ENOENT:
@@ -142,9 +144,7 @@ def _check_jobs(jobs: Sequence[MsbgJob], skip_existing: bool) -> list[MsbgJob]:
             raise ValueError(f"expected MsbgJob items, got {type(job).__name__}")
         out = Path(job.output_wav).resolve()
         if out in outputs:
-            raise ValueError(
-                f"two jobs write the same output {out}: {outputs[out]} and {job.input_wav}"
-            )
+            raise ValueError(f"two jobs write the same output {out}: {outputs[out]} and {job.input_wav}")
         if out == Path(job.input_wav).resolve():
             raise ValueError(f"job would overwrite its input {job.input_wav}")
         outputs[out] = Path(job.input_wav)
@@ -252,9 +252,7 @@ LEVEL_COLUMNS: tuple[str, ...] = tuple(
 )
 
 
-def read_job_csv(
-    path: str | os.PathLike, listeners_json: str | os.PathLike | None = None
-) -> list[MsbgJob]:
+def read_job_csv(path: str | os.PathLike, listeners_json: str | os.PathLike | None = None) -> list[MsbgJob]:
     """Read a job list: columns ``input``, ``output`` and either ``listener`` or 16 levels.
 
     The level columns are ``left_250 ... left_8000, right_250 ... right_8000`` (dB HL at the 8

@@ -98,9 +98,7 @@ class Cochlea:
         if fused_available(bank, full_scale_db_spl):
             channels, forward = filter_envelope_forward(signal, bank, workspace)
             clock.tick("gammatone")
-            summed = recruit_and_sum_backward(
-                channels, forward, bank, self.ratios, full_scale_db_spl
-            )
+            summed = recruit_and_sum_backward(channels, forward, bank, self.ratios, full_scale_db_spl)
         else:
             channels = gammatone_filter_time_major(signal, bank)
             clock.tick("gammatone")
@@ -207,9 +205,7 @@ class Ear:
         if not (np.isfinite(equiv_0db_spl) and np.isfinite(ahr)):
             raise ValueError(f"equiv_0db_spl and ahr must be finite, got {equiv_0db_spl}, {ahr}")
         if smearing_framing not in FRAMINGS:
-            raise ValueError(
-                f"smearing_framing must be one of {FRAMINGS}, got {smearing_framing!r}"
-            )
+            raise ValueError(f"smearing_framing must be one of {FRAMINGS}, got {smearing_framing!r}")
         self.smearing_framing = smearing_framing
         self.src_pos = src_pos
         self.sample_rate = int(sample_rate)
@@ -232,9 +228,7 @@ class Ear:
         Warns (:class:`UserWarning`) when a level exceeds 80 dB HL.
         """
         if not isinstance(audiogram, Audiogram):
-            raise ValueError(
-                f"set_audiogram expects an msbg.Audiogram, got {type(audiogram).__name__}"
-            )
+            raise ValueError(f"set_audiogram expects an msbg.Audiogram, got {type(audiogram).__name__}")
         audiogram.warn_if_severe(stacklevel=3)
         self.cochlea = Cochlea.from_audiogram(audiogram, self.sample_rate, self.smearing_framing)
 
@@ -301,9 +295,7 @@ class Ear:
         clock.tick("level")
         return [self._process_channel(x, timings) for x in channels]
 
-    def _process_channel(
-        self, x: npt.NDArray[np.float64], timings: dict | None
-    ) -> npt.NDArray[np.float64]:
+    def _process_channel(self, x: npt.NDArray[np.float64], timings: dict | None) -> npt.NDArray[np.float64]:
         """Ear filter, cochlea and output filter of one level-normalised channel."""
         clock = _StageClock(timings)
         x = apply_fir(x, ear_filter_taps(self.src_pos, self.sample_rate, False))
@@ -347,9 +339,7 @@ def listen(
     """
     array = np.asarray(signal)
     if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(
-            f"listen expects a binaural signal [shape=(n_samples, 2)], got {array.shape}"
-        )
+        raise ValueError(f"listen expects a binaural signal [shape=(n_samples, 2)], got {array.shape}")
     outputs = []
     for column, audiogram in enumerate((audiogram_left, audiogram_right)):  # two ears
         ear.set_audiogram(audiogram)

@@ -81,15 +81,11 @@ def fir2_design(
     >>> int(np.argmax(b)), round(float(b.sum()), 3)
     (15, 1.0)
     """
-    return _fir2_cached(
-        int(n_taps), tuple(map(float, norm_freqs)), tuple(map(float, gains)), window
-    )
+    return _fir2_cached(int(n_taps), tuple(map(float, norm_freqs)), tuple(map(float, gains)), window)
 
 
 @functools.lru_cache(maxsize=64)
-def _fir2_cached(
-    n_taps: int, norm_freqs: tuple[float, ...], gains: tuple[float, ...], window
-) -> np.ndarray:
+def _fir2_cached(n_taps: int, norm_freqs: tuple[float, ...], gains: tuple[float, ...], window) -> np.ndarray:
     freqs = np.array(norm_freqs)
     gain = np.array(gains)
     n_grid = 2 ** math.ceil(math.log2(n_taps)) if n_taps >= 1024 else 512
@@ -187,14 +183,10 @@ def lowpass_taps(sample_rate: int) -> npt.NDArray[np.float64]:
 @functools.lru_cache(maxsize=8)
 def output_taps(src_pos: str, sample_rate: int) -> npt.NDArray[np.float64]:
     """Backward ear filter followed by the low-pass, as one FIR (their convolution)."""
-    return _frozen(
-        np.convolve(ear_filter_taps(src_pos, sample_rate, True), lowpass_taps(sample_rate))
-    )
+    return _frozen(np.convolve(ear_filter_taps(src_pos, sample_rate, True), lowpass_taps(sample_rate)))
 
 
-def apply_fir(
-    signal: npt.NDArray[np.float64], taps: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
+def apply_fir(signal: npt.NDArray[np.float64], taps: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Causal FIR filtering, same length as the input (``lfilter(taps, 1, signal)``).
 
     Computed by FFT convolution along the last axis; it equals direct filtering up to
@@ -208,7 +200,5 @@ def apply_fir(
     n_samples = signal.shape[-1]
     if n_samples == 0:
         return np.zeros_like(signal, dtype=np.float64)
-    full = scipy.signal.oaconvolve(
-        signal, np.broadcast_to(taps, signal.shape[:-1] + taps.shape), axes=-1
-    )
+    full = scipy.signal.oaconvolve(signal, np.broadcast_to(taps, signal.shape[:-1] + taps.shape), axes=-1)
     return full[..., :n_samples]

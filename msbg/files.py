@@ -39,9 +39,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, name = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix
-        )
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     except OSError as err:
         raise _naming(err, path) from None
     try:
@@ -98,18 +96,17 @@ def write_wav_atomic(
     signal = np.asarray(signal)
     n_channels = 1 if signal.ndim == 1 else signal.shape[1]
     try:
-        with atomic_path(path) as tmp, sf.SoundFile(
-            tmp, "w", int(sample_rate), n_channels, subtype=subtype, format="WAV"
-        ) as f:
+        with (
+            atomic_path(path) as tmp,
+            sf.SoundFile(tmp, "w", int(sample_rate), n_channels, subtype=subtype, format="WAV") as f,
+        ):
             # libsndfile writes a PEAK chunk with a wall-clock time stamp into float WAVs:
             # turned off, so that outputs are reproducible byte for byte.
             sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
             f.write(signal)
     except sf.LibsndfileError as err:  # says only "System error." when the disk is full
         folder = Path(path).parent
-        raise OSError(
-            _likely_errno(folder), f"libsndfile could not write it ({err})", str(path)
-        ) from None
+        raise OSError(_likely_errno(folder), f"libsndfile could not write it ({err})", str(path)) from None
 
 
 def _likely_errno(folder: Path) -> int:

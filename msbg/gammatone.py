@@ -184,9 +184,7 @@ def _kernel_coefficients(file_name: str, n_out: int) -> tuple[np.ndarray, np.nda
     return biquad, highpass, delays
 
 
-def gammatone_filter_time_major(
-    signal: npt.NDArray[np.float64], bank: Filterbank
-) -> npt.NDArray[np.float64]:
+def gammatone_filter_time_major(signal: npt.NDArray[np.float64], bank: Filterbank) -> npt.NDArray[np.float64]:
     """As :func:`gammatone_filter`, but returns ``[shape=(n_samples, n_channels)]``.
 
     Uses the compiled kernel (all channels in lock-step) when numba is available; it filters
@@ -208,8 +206,5 @@ def gammatone_filter_time_major(
 def _sosfilt_rows(biquads: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Filter each row with its own biquad (loop over channels; one C call each)."""
     return np.stack(
-        [
-            scipy.signal.sosfilt(np.array(b[None, :]), row)
-            for b, row in zip(biquads, rows, strict=True)
-        ]
+        [scipy.signal.sosfilt(np.array(b[None, :]), row) for b, row in zip(biquads, rows, strict=True)]
     )

@@ -60,9 +60,7 @@ def active_rms(
     n_frames = len(signal) // frame_len
     first_stage_rms = np.sqrt(np.sum(np.power(signal, 2) / len(signal)))
     with np.errstate(divide="ignore"):
-        threshold_db = max(
-            20 * np.log10(first_stage_rms) + threshold_rel_db, ACTIVE_THRESHOLD_FLOOR_DB
-        )
+        threshold_db = max(20 * np.log10(first_stage_rms) + threshold_rel_db, ACTIVE_THRESHOLD_FLOOR_DB)
     # The floor keeps log10 finite for silent frames (pyclarity ``non_zero``).
     floor = np.power(10, (threshold_db - 30) / 10)
     frames = signal[: n_frames * frame_len].reshape(n_frames, frame_len)

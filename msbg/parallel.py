@@ -105,9 +105,7 @@ def exit_with_parent(poll_s: float = PARENT_POLL_S) -> threading.Thread:
     return thread
 
 
-def init_pool_worker(
-    initializer: Callable[..., Any] | None = None, initargs: Sequence[Any] = ()
-) -> None:
+def init_pool_worker(initializer: Callable[..., Any] | None = None, initargs: Sequence[Any] = ()) -> None:
     """Start-up of a pool worker: one thread per pool, exit with the parent, then ``initializer``.
 
     Usable as the ``initializer`` of any ``concurrent.futures.ProcessPoolExecutor`` (with
@@ -224,8 +222,7 @@ def run_pool(
         initargs=(initializer, tuple(initargs)),
     ) as pool:
         futures = {
-            pool.submit(_run_chunk, func, chunk): index * chunksize
-            for index, chunk in enumerate(chunks)
+            pool.submit(_run_chunk, func, chunk): index * chunksize for index, chunk in enumerate(chunks)
         }
         try:
             for future in concurrent.futures.as_completed(futures):

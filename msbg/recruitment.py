@@ -95,9 +95,7 @@ def envelope(
 
 
 @functools.lru_cache(maxsize=8)
-def _kernel_coefficients(
-    cutoffs_hz: tuple[float, ...], sample_rate: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _kernel_coefficients(cutoffs_hz: tuple[float, ...], sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (b, a) as (6, n_channels) and lfilter_zi as (2, n_channels)."""
     ba = np.zeros((6, len(cutoffs_hz)))
     zi = np.zeros((2, len(cutoffs_hz)))
@@ -152,9 +150,7 @@ def recruit_and_sum_time_major(
         The recruited channels summed (before the recombination gain).
     """
     envelopes = envelope_time_major(channels, erb_hz, sample_rate)
-    recruited = recruit(
-        channels, envelopes, ratios, full_scale_db_spl, catch_up_level_db_spl, channel_axis=1
-    )
+    recruited = recruit(channels, envelopes, ratios, full_scale_db_spl, catch_up_level_db_spl, channel_axis=1)
     return np.sum(recruited, axis=1)
 
 
@@ -173,9 +169,7 @@ MAX_WORKSPACE_BYTES = 256 * 2**20
 FORWARD_DTYPE = np.float32
 
 
-def _work_array(
-    workspace: dict | None, key: str, shape: tuple[int, int], dtype: npt.DTypeLike
-) -> np.ndarray:
+def _work_array(workspace: dict | None, key: str, shape: tuple[int, int], dtype: npt.DTypeLike) -> np.ndarray:
     """A C-contiguous array of ``shape``, reusing ``workspace[key]``'s memory.
 
     Fresh memory costs page faults (~6 ms per 85 MB here); a kept buffer does not.
@@ -241,9 +235,7 @@ def filter_envelope_forward(
     channels = _work_array(workspace, "channels", (n_samples, n_lanes), np.float64)
     if forward_dtype is None:
         forward_dtype = FORWARD_DTYPE
-    forward = _work_array(
-        workspace, "forward", (n_samples + ENVELOPE_PADLEN, n_lanes), forward_dtype
-    )
+    forward = _work_array(workspace, "forward", (n_samples + ENVELOPE_PADLEN, n_lanes), forward_dtype)
     cochlea_forward = _kernels.cochlea_kernels(n_lanes)[0]
     cochlea_forward(
         np.ascontiguousarray(signal, dtype=np.float64),

@@ -70,9 +70,7 @@ def auditory_filter_matrix(
     erb_hz = 24.7 * ((f_hz * 0.00437) + 1.0)
     broadening = np.where(j < i, broadening_lower, broadening_upper)
     g = np.abs((i - j) / i) * (4.0 * f_hz / (erb_hz * broadening))
-    matrix[1:] = (
-        (1 + g) * np.exp(-g) / (erb_hz * (broadening_lower + broadening_upper) / (2 * 24.7))
-    )
+    matrix[1:] = (1 + g) * np.exp(-g) / (erb_hz * (broadening_lower + broadening_upper) / (2 * 24.7))
     return matrix
 
 

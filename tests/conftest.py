@@ -29,7 +29,9 @@ def tiny_cpc1_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Generate the ``tiny`` mini-CPC1 once per session; return the generator's summary dict."""
     missing = [p for p in ("espeak-ng", "flite") if shutil.which(p) is None]
     if missing:
-        pytest.skip(f"mini-CPC1 needs the TTS programs {missing} (`make install` or apt-get install espeak-ng flite)")
+        pytest.skip(
+            f"mini-CPC1 needs the TTS programs {missing} (`make install` or apt-get install espeak-ng flite)"
+        )
     from e032.minicpc1.generator import generate
     from e032.minicpc1.presets import PRESETS
 

@@ -27,8 +27,16 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
 SHARED = (REPO / ".." / "shared" / "asr_reference").resolve()
-TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
-        "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100}
+TINY = {
+    "d_model": 32,
+    "nhead": 4,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
+    "d_ffn": 64,
+    "cnn_channels": [8, 16, 16],
+    "transformer_input_size": 320,
+    "output_neurons": 100,
+}
 INPUTS = ["in0_A_left_ref", "in1_A_left_proc", "in2_A_right_ref", "in3_A_right_proc", "in4_B", "in5_C"]
 ATOL = {"fbank": 1e-4, "feats_norm": 1e-5, "cnn_out": 1e-5, "enc_out": 1e-5}
 
@@ -200,11 +208,14 @@ def _copy_ckpt(dst: Path, name: str, unixtime: float, scale: float | None = None
     out = dst / name
     shutil.copytree(src, out)
     meta = (out / "CKPT.yaml").read_text().splitlines()
-    (out / "CKPT.yaml").write_text("\n".join(
-        f"unixtime: {unixtime}" if line.startswith("unixtime") else line for line in meta) + "\n")
+    (out / "CKPT.yaml").write_text(
+        "\n".join(f"unixtime: {unixtime}" if line.startswith("unixtime") else line for line in meta) + "\n"
+    )
     if scale is not None:
         state = torch.load(out / "model.ckpt", weights_only=True)
-        torch.save({k: v * scale if v.is_floating_point() else v for k, v in state.items()}, out / "model.ckpt")
+        torch.save(
+            {k: v * scale if v.is_floating_point() else v for k, v in state.items()}, out / "model.ckpt"
+        )
     return out
 
 
@@ -271,8 +282,10 @@ def test_fast_ctc_scorer_equals_reference_scorer(lengths):
     n_frames, vocab, beam = max(lengths), 30, 4
     log_probs = torch.log_softmax(3 * torch.randn(2, n_frames, vocab, generator=gen), dim=-1)
     enc_lens = torch.tensor(lengths)
-    scorers = [cls(log_probs, enc_lens, beam, 0, 2, -1e20)
-               for cls in (bs.CTCPrefixScorerFast, bs.CTCPrefixScorerReference)]
+    scorers = [
+        cls(log_probs, enc_lens, beam, 0, 2, -1e20)
+        for cls in (bs.CTCPrefixScorerFast, bs.CTCPrefixScorerReference)
+    ]
     states = [None, None]
     prefix = torch.empty(2 * beam, 0, dtype=torch.long)
     for _ in range(5):
@@ -303,7 +316,10 @@ def test_similarities_from_our_representations_match_the_original(tiny_asr):
         assert encoder_similarity(*(r.enc for r in four)) == pytest.approx(entry["enc_similarity"], abs=1e-6)
         assert decoder_similarity(*(r.dec for r in four)) == pytest.approx(entry["dec_similarity"], abs=1e-6)
         for name, result in decoder_pairings(*(r.dec for r in four)).items():
-            assert [list(p) for p in result["path"]] == entry["dec_pairings"][name]["dtw_path"], (signal, name)
+            assert [list(p) for p in result["path"]] == entry["dec_pairings"][name]["dtw_path"], (
+                signal,
+                name,
+            )
 
 
 def test_speechbrain_1x_save_folder_round_trip(tiny_asr, tmp_path):
@@ -315,8 +331,9 @@ def test_speechbrain_1x_save_folder_round_trip(tiny_asr, tmp_path):
     counter.current = 12
     recoverables = {"model": tiny_asr.hparams["model"], "normalizer": tiny_asr.normalize, "counter": counter}
     Checkpointer(tmp_path / "save", recoverables).save_checkpoint(meta={"ACC": 0.5})
-    assert set(torch.load(next((tmp_path / "save").glob("CKPT+*")) / "normalizer.ckpt",
-                          weights_only=True)) == {"count", "glob_mean", "glob_std"}  # the 1.x layout
+    assert set(
+        torch.load(next((tmp_path / "save").glob("CKPT+*")) / "normalizer.ckpt", weights_only=True)
+    ) == {"count", "glob_mean", "glob_std"}  # the 1.x layout
     reloaded = load_asr(tmp_path, overrides=TINY, device="cpu")
     assert reloaded.checkpoint.epoch == 12
     wav = _oracle("in4_B")["wav"]

@@ -47,8 +47,17 @@ def test_batch_floor_reproduces_the_oracle_fbank_and_utterance_floor_is_speechbr
 
 # ---------------------------------------------------------------------------------- (b) memory mask
 def test_decoder_memory_mask_switch():
-    sizes = dict(tgt_vocab=20, input_size=16, d_model=16, nhead=2, num_encoder_layers=1,
-                 num_decoder_layers=1, d_ffn=32, dropout=0.0, causal=False)
+    sizes = dict(
+        tgt_vocab=20,
+        input_size=16,
+        d_model=16,
+        nhead=2,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        d_ffn=32,
+        dropout=0.0,
+        causal=False,
+    )
     torch.manual_seed(0)
     reference = SBTransformerASR(**sizes).eval()
     ours = {flag: TransformerASR(**sizes, decoder_memory_mask=flag).eval() for flag in (True, False)}
@@ -82,9 +91,18 @@ def test_ctc_truncates_lengths_like_speechbrain_05_and_rounds_like_1():
     rounded = ctc_loss(log_probs, targets, wav_lens, token_lens, length_rule="round", **kwargs)
     assert torch.equal(rounded, sb_ctc_loss(log_probs, targets, wav_lens, token_lens, **kwargs))
     truncated = ctc_loss(log_probs, targets, wav_lens, token_lens, length_rule="truncate", **kwargs)
-    expected = torch.nn.functional.ctc_loss(
-        log_probs.transpose(0, 1), targets, torch.tensor([43, 31, 25]), torch.tensor([23, 6, 13]), 0,
-        zero_infinity=True, reduction="sum") / 3
+    expected = (
+        torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1),
+            targets,
+            torch.tensor([43, 31, 25]),
+            torch.tensor([23, 6, 13]),
+            0,
+            zero_infinity=True,
+            reduction="sum",
+        )
+        / 3
+    )
     assert torch.equal(truncated, expected)
     with pytest.raises(ValueError, match="length_rule"):
         ctc_loss(log_probs, targets, wav_lens, token_lens, length_rule="floor", **kwargs)
@@ -94,8 +112,8 @@ def test_ctc_truncates_lengths_like_speechbrain_05_and_rounds_like_1():
 def sb05_update(glob_mean, glob_std, count, x, rel_lens):
     """0.5.9's rule written out in float64 numpy (oracle README §5.2)."""
     n = [int(np.round(r * x.shape[1])) for r in rel_lens]
-    mean = np.mean([x[i, :n[i]].mean(0) for i in range(len(x))], axis=0)
-    std = np.mean([np.maximum(x[i, :n[i]].std(0, ddof=1), 1e-10) for i in range(len(x))], axis=0)
+    mean = np.mean([x[i, : n[i]].mean(0) for i in range(len(x))], axis=0)
+    std = np.mean([np.maximum(x[i, : n[i]].std(0, ddof=1), 1e-10) for i in range(len(x))], axis=0)
     w = 1 / (count + 1)
     return (1 - w) * glob_mean + w * mean, (1 - w) * glob_std + w * std
 

@@ -26,7 +26,9 @@ YAML = REPO / "transformer_cpc1.yaml"
 
 
 def load_benchmark():
-    spec = importlib.util.spec_from_file_location("asr_train_oracle", REPO / "benchmarks" / "asr_train_oracle.py")
+    spec = importlib.util.spec_from_file_location(
+        "asr_train_oracle", REPO / "benchmarks" / "asr_train_oracle.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -51,7 +53,9 @@ def test_benchmark_passes_on_the_bundled_oracle(capsys):
     assert table.count(" FAIL") == 0 and "| quantity | tolerance | main | frozen_norm | carry_over |" in table
 
 
-@pytest.mark.skipif(not SHARED_ORACLE.is_dir(), reason="full oracle ../shared/asr_train_reference not present")
+@pytest.mark.skipif(
+    not SHARED_ORACLE.is_dir(), reason="full oracle ../shared/asr_train_reference not present"
+)
 def test_training_matches_the_full_shared_oracle():
     results = check_oracle(SHARED_ORACLE, CHECKPOINT, YAML)
     assert set(results) == {"main", "frozen_norm", "carry_over"}
@@ -82,6 +86,8 @@ def test_each_speechbrain_1_switch_fails_the_oracle_by_its_effect(switch, run, q
 def test_frozen_normaliser_run_does_not_see_the_update_rule():
     """In the real fine-tuning (epoch >= 4) the normaliser is frozen: the update rule changes no number;
     only its call counter differs (1.1.2 counts frames, and only while updating)."""
-    results = check_oracle(ORACLE, CHECKPOINT, YAML, runs=["frozen_norm"], switches={"normalizer_update": "sb1"})
+    results = check_oracle(
+        ORACLE, CHECKPOINT, YAML, runs=["frozen_norm"], switches={"normalizer_update": "sb1"}
+    )
     failing = {d.quantity for d in results["frozen_norm"] if not d.within}
     assert failing == {"normaliser count"}

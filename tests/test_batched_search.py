@@ -127,18 +127,14 @@ def test_represent_batch_of_unequal_lengths_equals_represent(tiny_asr):
     for wav, rep in zip(wavs, batched, strict=True):
         alone = tiny_asr.represent(wav)
         assert rep.hyp == alone.hyp
-        torch.testing.assert_close(
-            rep.enc, alone.enc, rtol=0, atol=2e-6
-        )  # the encoder runs per length
+        torch.testing.assert_close(rep.enc, alone.enc, rtol=0, atol=2e-6)  # the encoder runs per length
         torch.testing.assert_close(rep.dec, alone.dec, rtol=0, atol=ATOL)
         assert rep.score == pytest.approx(alone.score, abs=ATOL)
 
 
 def test_enc_lens_are_validated(tiny_asr, encodings):
     batch, lens = _pad(encodings[:2])
-    with pytest.raises(
-        ValueError, match=r"enc_lens must be 2 lengths in \[1, 76\] frames, got \[77, 53\]"
-    ):
+    with pytest.raises(ValueError, match=r"enc_lens must be 2 lengths in \[1, 76\] frames, got \[77, 53\]"):
         tiny_asr.searcher.search(batch, enc_lens=lens + torch.tensor([1, 0]))
 
 

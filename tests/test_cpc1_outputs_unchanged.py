@@ -25,15 +25,21 @@ from tests.test_end_to_end import ASR_DATA, TINY_SIZES, run_recipe
 REPO = Path(__file__).resolve().parents[1]
 DIGESTS = REPO / "tests" / "data" / "e2e_digests" / "tiny_cpc1_outputs.json"
 RECORD = os.environ.get("E032_RECORD_DIGESTS") == "1"
-OUTPUT_GLOBS = ("data_split/*.json", "msbg/**/*.wav", "cpc1_asr_data/*.csv",
-                "cpc1_asr_data/**/*.wav", "*_similarity.json", "results.json", "submission/*.csv")
+OUTPUT_GLOBS = (
+    "data_split/*.json",
+    "msbg/**/*.wav",
+    "cpc1_asr_data/*.csv",
+    "cpc1_asr_data/**/*.wav",
+    "*_similarity.json",
+    "results.json",
+    "submission/*.csv",
+)
 
 
 def output_digests(exp: Path) -> dict[str, str]:
     """sha256 of each recorded output of a CPC1 run under ``exp`` (relative POSIX path -> hex)."""
     files = sorted({p for pattern in OUTPUT_GLOBS for p in exp.glob(pattern) if p.is_file()})
-    return {p.relative_to(exp).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in files}
+    return {p.relative_to(exp).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.mark.slow
@@ -50,13 +56,23 @@ def test_tiny_cpc1_outputs_are_byte_identical_to_before(tiny_cpc1_root: Path, tm
     digests = output_digests(exp)
     if RECORD:
         DIGESTS.parent.mkdir(parents=True, exist_ok=True)
-        DIGESTS.write_text(json.dumps({
-            "what": "sha256 of each output of the tiny mini-CPC1 end-to-end run "
+        DIGESTS.write_text(
+            json.dumps(
+                {
+                    "what": "sha256 of each output of the tiny mini-CPC1 end-to-end run "
                     "(tests/test_end_to_end.py run_recipe), seed 0",
-            "tts_versions": _tts_versions(), "machine": platform.machine(),
-            "n_files": len(digests), "sha256": digests}, indent=1) + "\n")
+                    "tts_versions": _tts_versions(),
+                    "machine": platform.machine(),
+                    "n_files": len(digests),
+                    "sha256": digests,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         return
     assert stored is not None, f"no digests: run with E032_RECORD_DIGESTS=1 to write {DIGESTS}"
-    changed = sorted(k for k in set(digests) | set(stored["sha256"])
-                     if digests.get(k) != stored["sha256"].get(k))
+    changed = sorted(
+        k for k in set(digests) | set(stored["sha256"]) if digests.get(k) != stored["sha256"].get(k)
+    )
     assert not changed, f"{len(changed)} CPC1 output(s) changed: {changed[:10]}"

@@ -36,14 +36,26 @@ from e032.tracks import TrackPaths
 
 REPO = Path(__file__).resolve().parents[1]
 DIGEST = REPO / "tests" / "data" / "mini_layouts" / "tiny_cpc1_digest.json"
-GENERATED_TOPS = ("clarity_CPC1_data_train", "clarity_CPC1_data_test", "test_listener_responses",
-                  "latent", "clean_corpus")
+GENERATED_TOPS = (
+    "clarity_CPC1_data_train",
+    "clarity_CPC1_data_test",
+    "test_listener_responses",
+    "latent",
+    "clean_corpus",
+)
 TTS_MISSING = [p for p in ("espeak-ng", "flite") if shutil.which(p) is None]
 needs_tts = pytest.mark.skipif(bool(TTS_MISSING), reason=f"needs the TTS programs {TTS_MISSING}")
 # 4 training scenes: CEC1 gets S08501-2, CEC2 S08502-3 (S08502 in both); 3 test scenes
-MICRO = PRESETS["tiny"].replace(n_train_scenes=4, n_test_scenes=3, signals_per_scene=2,
-                                n_listeners=4, n_babble_sentences=4, n_clean_train=3,
-                                n_clean_valid=1, num_workers=1)
+MICRO = PRESETS["tiny"].replace(
+    n_train_scenes=4,
+    n_test_scenes=3,
+    signals_per_scene=2,
+    n_listeners=4,
+    n_babble_sentences=4,
+    n_clean_train=3,
+    n_clean_valid=1,
+    num_workers=1,
+)
 SAMPLE_RATE = 32000
 AUDIO_S = 2.2  # > the 2 s CEC1 trim + the ASR minimum
 
@@ -64,9 +76,18 @@ def _json(path: Path, obj) -> None:
 
 
 def _cpc2_record(scene: str, listener: str, system: str, correctness: float) -> dict:
-    return {"prompt": "a short prompt", "scene": scene, "n_words": 3, "hits": 1,
-            "listener": listener, "system": system, "correctness": correctness,
-            "response": "a", "volume": 50, "signal": f"{scene}_{listener}_{system}"}
+    return {
+        "prompt": "a short prompt",
+        "scene": scene,
+        "n_words": 3,
+        "hits": 1,
+        "listener": listener,
+        "system": system,
+        "correctness": correctness,
+        "response": "a",
+        "volume": 50,
+        "signal": f"{scene}_{listener}_{system}",
+    }
 
 
 @pytest.fixture()
@@ -74,17 +95,25 @@ def cpc2_root(tmp_path: Path) -> Path:
     """CPC2 v1_1 with scene S08501 in both CEC1 and CEC2 (different audio) and one eval signal."""
     data = tmp_path / "clarity_CPC2_data" / "clarity_data"
     meta = data / "metadata"
-    audiogram = {"audiogram_cfs": [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
-                 "audiogram_levels_l": [10, 20, 30, 40, 50, 60, 70, 80],
-                 "audiogram_levels_r": [15, 20, 30, 40, 50, 60, 70, 75]}
-    _json(meta / "listeners.json", {"L0201": {"name": "L0201", **audiogram},
-                                     "L0202": {"name": "L0202", **audiogram}})
+    audiogram = {
+        "audiogram_cfs": [250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
+        "audiogram_levels_l": [10, 20, 30, 40, 50, 60, 70, 80],
+        "audiogram_levels_r": [15, 20, 30, 40, 50, 60, 70, 75],
+    }
+    _json(
+        meta / "listeners.json",
+        {"L0201": {"name": "L0201", **audiogram}, "L0202": {"name": "L0202", **audiogram}},
+    )
     _json(meta / "CEC1.train.1.json", [_cpc2_record("S08501", "L0201", "E001", 100.0)])
     _json(meta / "CEC2.train.1.json", [_cpc2_record("S08501", "L0201", "E001", 25.0)])
     _json(meta / "CEC2.test.1.json", [_cpc2_record("S08600", "L0202", "E002", 50.0)])
-    for i, (subset, scene, signal) in enumerate([("CEC1", "S08501", "S08501_L0201_E001"),
-                                                 ("CEC2", "S08501", "S08501_L0201_E001"),
-                                                 ("CEC2", "S08600", "S08600_L0202_E002")]):
+    for i, (subset, scene, signal) in enumerate(
+        [
+            ("CEC1", "S08501", "S08501_L0201_E001"),
+            ("CEC2", "S08501", "S08501_L0201_E001"),
+            ("CEC2", "S08600", "S08600_L0202_E002"),
+        ]
+    ):
         _wav(data / "HA_outputs" / "signals" / subset / f"{signal}.wav", seed=i)
         _wav(data / "scenes" / subset / f"{scene}_target_ref.wav", seed=10 + i)
     return tmp_path
@@ -97,11 +126,22 @@ def cpc3_root(tmp_path: Path) -> Path:
     meta = data / "metadata"
     (meta).mkdir(parents=True)
     (meta / "listeners.csv").write_text("listener_id,severity\nL0201,Moderate\n", encoding="utf-8")
-    train = [{"signal": f"{c}_E001_S09000_L0201", "prompt": "p q", "response": "p", "n_words": 2,
-              "words_correct": 1, "correctness": 50.0} for c in ("CEC1", "CEC2")]
+    train = [
+        {
+            "signal": f"{c}_E001_S09000_L0201",
+            "prompt": "p q",
+            "response": "p",
+            "n_words": 2,
+            "words_correct": 1,
+            "correctness": 50.0,
+        }
+        for c in ("CEC1", "CEC2")
+    ]
     _json(meta / "CPC3.train.json", train)
-    _json(meta / "CPC3.dev.json", [{"signal": "0123456789abcdef01234567", "prompt": "p q",
-                                    "n_words": 2, "hearing_loss": "Mild"}])
+    _json(
+        meta / "CPC3.dev.json",
+        [{"signal": "0123456789abcdef01234567", "prompt": "p q", "n_words": 2, "hearing_loss": "Mild"}],
+    )
     for i, c in enumerate(("CEC1", "CEC2")):
         _wav(data / "train" / "signals" / f"{c}_E001_S09000_L0201.wav", seed=i)
         _wav(data / "train" / "references" / f"{c}_S09000_ref.wav", seed=10 + i)
@@ -128,8 +168,7 @@ def test_unknown_dataset_split_and_track_are_refused(tmp_path: Path) -> None:
 def test_cpc2_same_scene_in_cec1_and_cec2_stays_apart(cpc2_root: Path) -> None:
     ds = open_dataset("cpc2", cpc2_root, "train.1")
     records = ds.records()
-    assert [r.key for r in records] == [("CEC1", "S08501_L0201_E001"),
-                                        ("CEC2", "S08501_L0201_E001")]
+    assert [r.key for r in records] == [("CEC1", "S08501_L0201_E001"), ("CEC2", "S08501_L0201_E001")]
     assert [r.scene_key for r in records] == [("CEC1", "S08501"), ("CEC2", "S08501")]
     assert [ds.reference_key(r) for r in records] == [("CEC1", "S08501"), ("CEC2", "S08501")]
     ha = [ds.ha_output_wav(r) for r in records]
@@ -151,8 +190,16 @@ def test_cpc2_eval_split_and_labels(cpc2_root: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels"
     _json(labels / "CEC2.test.1.json", [_cpc2_record("S08600", "L0202", "E002", 62.5)])
     meta = cpc2_root / "clarity_CPC2_data" / "clarity_data" / "metadata" / "CEC2.test.1.json"
-    _json(meta, [{k: v for k, v in _cpc2_record("S08600", "L0202", "E002", 0).items()
-                  if k not in ("hits", "correctness", "response")}])
+    _json(
+        meta,
+        [
+            {
+                k: v
+                for k, v in _cpc2_record("S08600", "L0202", "E002", 0).items()
+                if k not in ("hits", "correctness", "response")
+            }
+        ],
+    )
     assert open_dataset("cpc2", cpc2_root, "eval.1").records()[0].correctness is None
     labelled = open_dataset("cpc2", cpc2_root, "eval.1", labels_dir=labels).records()
     assert labelled[0].correctness == 62.5
@@ -162,16 +209,19 @@ def test_cpc2_list_naming_a_missing_file(cpc2_root: Path) -> None:
     ds = open_dataset("cpc2", cpc2_root, "train.1")
     records = ds.records()
     ds.reference_wav(records[1]).unlink()
-    with pytest.raises(FileNotFoundError, match=r"1 input WAV file\(s\) not found: .*/scenes/CEC2/"
-                                                r"S08501_target_ref\.wav"):
+    with pytest.raises(
+        FileNotFoundError, match=r"1 input WAV file\(s\) not found: .*/scenes/CEC2/" r"S08501_target_ref\.wav"
+    ):
         ds.check_files(records)
 
 
 def test_cpc2_bad_ids_and_missing_listener(cpc2_root: Path) -> None:
     meta = cpc2_root / "clarity_CPC2_data" / "clarity_data" / "metadata"
     _json(meta / "CEC1.train.1.json", [_cpc2_record("S08501", "L0299", "E001", 0)])
-    with pytest.raises(ValueError, match=r"listener\(s\) of .*CEC1\.train\.1\.json are missing "
-                                         r"from .*listeners\.json: \['L0299'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"listener\(s\) of .*CEC1\.train\.1\.json are missing " r"from .*listeners\.json: \['L0299'\]",
+    ):
         open_dataset("cpc2", cpc2_root, "train.1").records()
     _json(meta / "CEC1.train.1.json", [_cpc2_record("../x", "L0201", "E001", 0)])
     with pytest.raises(ValueError, match=r"not CPC2 IDs .*scene '\.\./x' does not match"):
@@ -180,21 +230,28 @@ def test_cpc2_bad_ids_and_missing_listener(cpc2_root: Path) -> None:
 
 def test_cpc2_layout_versions_and_mix_up(cpc2_root: Path) -> None:
     ha = cpc2_root / "clarity_CPC2_data" / "clarity_data" / "HA_outputs"
-    with pytest.raises(ValueError, match=r"layout=v1_0 but .*HA_outputs/train\.1 does not exist "
-                                         r"\(this root has \['v1_1'\] layout\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layout=v1_0 but .*HA_outputs/train\.1 does not exist " r"\(this root has \['v1_1'\] layout\)",
+    ):
         open_dataset("cpc2", cpc2_root, "train.1", cpc2_layout="v1_0").resolved_layout()
     # a v1_0 output copied in beside v1_1's folders, one v1_1 output missing: a mixed-up root
     (ha / "train.1" / "CEC2").mkdir(parents=True)
     (ha / "signals" / "CEC2" / "S08501_L0201_E001.wav").rename(
-        ha / "train.1" / "CEC2" / "S08501_L0201_E001.wav")
+        ha / "train.1" / "CEC2" / "S08501_L0201_E001.wav"
+    )
     ds = open_dataset("cpc2", cpc2_root, "train.1")
-    with pytest.raises(ValueError, match=r"layout v1_1 is in use but 1 HA output\(s\) are only in "
-                                         r"the v1_0 folders .*mixes CPC2 v1_0 and v1_1"):
+    with pytest.raises(
+        ValueError,
+        match=r"layout v1_1 is in use but 1 HA output\(s\) are only in "
+        r"the v1_0 folders .*mixes CPC2 v1_0 and v1_1",
+    ):
         ds.check_files(ds.records())
     # a pure v1_0 root: auto picks it for train.N; eval has no v1_0 location
     (ha / "train.1" / "CEC1").mkdir()
     (ha / "signals" / "CEC1" / "S08501_L0201_E001.wav").rename(
-        ha / "train.1" / "CEC1" / "S08501_L0201_E001.wav")
+        ha / "train.1" / "CEC1" / "S08501_L0201_E001.wav"
+    )
     shutil.rmtree(ha / "signals")
     ds = open_dataset("cpc2", cpc2_root, "train.1")
     assert ds.resolved_layout() == "v1_0" and ds.check_files(ds.records()) == 4
@@ -209,10 +266,11 @@ def test_cpc3_train_collision_dev_hashes_and_audiograms(cpc3_root: Path) -> None
     train = open_dataset("cpc3", cpc3_root, "train")
     records = train.records()
     assert [(r.subset, r.scene, r.listener, r.system) for r in records] == [
-        ("CEC1", "S09000", "L0201", "E001"), ("CEC2", "S09000", "L0201", "E001")]
+        ("CEC1", "S09000", "L0201", "E001"),
+        ("CEC2", "S09000", "L0201", "E001"),
+    ]
     assert {train.reference_key(r) for r in records} == {("CEC1", "S09000"), ("CEC2", "S09000")}
-    assert [train.reference_wav(r).name for r in records] == ["CEC1_S09000_ref.wav",
-                                                              "CEC2_S09000_ref.wav"]
+    assert [train.reference_wav(r).name for r in records] == ["CEC1_S09000_ref.wav", "CEC2_S09000_ref.wav"]
     assert train.check_files(records) == 4
     assert train.audiograms(records[0]).left_db_hl == (20, 20, 25, 35, 40, 45, 50, 55)
     dev = open_dataset("cpc3", cpc3_root, "dev")
@@ -229,20 +287,27 @@ def test_cpc3_errors_name_file_and_value(cpc3_root: Path) -> None:
     meta = cpc3_root / "clarity_CPC3_data" / "clarity_data" / "metadata"
     dev = json.loads((meta / "CPC3.dev.json").read_text())
     _json(meta / "CPC3.dev.json", [dev[0] | {"hearing_loss": "Severe"}])
-    with pytest.raises(ValueError, match=r"CPC3\.dev\.json: unknown hearing-loss severity "
-                                         r"'Severe'; expected one of \['Mild', 'Moderate'"):
+    with pytest.raises(
+        ValueError,
+        match=r"CPC3\.dev\.json: unknown hearing-loss severity "
+        r"'Severe'; expected one of \['Mild', 'Moderate'",
+    ):
         open_dataset("cpc3", cpc3_root, "dev").records()
     _json(meta / "CPC3.dev.json", [dev[0] | {"signal": "CEC2_E001_S09000_L0201"}])
     with pytest.raises(ValueError, match="is not a 24-digit hexadecimal ID"):
         open_dataset("cpc3", cpc3_root, "dev").records()
     (meta / "listeners.csv").write_text("listener_id,severity\nL0299,Mild\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"listener L0201 of signal CEC1_E001_S09000_L0201 is not "
-                                         r"in listeners\.csv"):
+    with pytest.raises(
+        ValueError, match=r"listener L0201 of signal CEC1_E001_S09000_L0201 is not " r"in listeners\.csv"
+    ):
         open_dataset("cpc3", cpc3_root, "train").records()
     _json(meta / "CPC3.eval.json", [dev[0]])
     ds = open_dataset("cpc3", cpc3_root, "eval")
-    with pytest.raises(FileNotFoundError, match=r"lists 1 signals but .*clarity_data/eval does not "
-                                                r"exist; unpack clarity_CPC3_data\.eval\.v1_0"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"lists 1 signals but .*clarity_data/eval does not "
+        r"exist; unpack clarity_CPC3_data\.eval\.v1_0",
+    ):
         ds.check_files(ds.records())
 
 
@@ -261,18 +326,20 @@ def test_description_tables() -> None:
         open_dataset("cpc2", "/nowhere", "train.1").submission("E032")
     with pytest.raises(ValueError, match="team ID '../x' must be letters and digits"):
         open_dataset("cpc3", "/nowhere", "eval").submission("../x")
-    trims = {subset: open_dataset("cpc3", "/nowhere", "train").trim_s(
-        SignalRecord(subset, "s", None, None, None, "p")) for subset in ("CEC1", "CEC2", "CEC3")}
+    trims = {
+        subset: open_dataset("cpc3", "/nowhere", "train").trim_s(
+            SignalRecord(subset, "s", None, None, None, "p")
+        )
+        for subset in ("CEC1", "CEC2", "CEC3")
+    }
     assert trims == {"CEC1": 2.0, "CEC2": 1.0, "CEC3": 1.0}
     assert severity_audiograms("Moderately severe").left_db_hl == (19, 28, 40, 52, 56, 58, 58, 63)
-    assert severity_audiograms("Moderate").frequencies_hz == (250, 500, 1000, 2000, 3000, 4000,
-                                                              6000, 8000)
+    assert severity_audiograms("Moderate").frequencies_hz == (250, 500, 1000, 2000, 3000, 4000, 6000, 8000)
 
 
 def test_disjoint_fit_indices_follow_pyclarity() -> None:
     rows = [("CEC1", "L1", "E1"), ("CEC2", "L2", "E1"), ("CEC1", "L2", "E1"), ("CEC1", "L3", "E2")]
-    records = [SignalRecord(s, f"sig{i}", "S1", lis, sy, "p") for i, (s, lis, sy) in
-               enumerate(rows)]
+    records = [SignalRecord(s, f"sig{i}", "S1", lis, sy, "p") for i, (s, lis, sy) in enumerate(rows)]
     assert disjoint_fit_indices(records, 0) == [1, 3]  # E1 of CEC2 is another system
     hidden = SignalRecord("CEC3", "abc", None, None, None, "p")
     assert disjoint_fit_indices([*records, hidden], 4) == [0, 1, 2, 3]
@@ -282,8 +349,7 @@ def test_severity_of_follows_who_grades() -> None:
     assert severity_of({"audiogram_levels_l": [0] * 8, "audiogram_levels_r": [0] * 8}) == "Mild"
     worse = {"audiogram_levels_l": [60] * 8, "audiogram_levels_r": [55] * 8}
     assert severity_of(worse) == "Moderately severe"
-    assert severity_of({"audiogram_levels_l": [49] * 8, "audiogram_levels_r": [80] * 8}) == (
-        "Moderate")
+    assert severity_of({"audiogram_levels_l": [49] * 8, "audiogram_levels_r": [80] * 8}) == ("Moderate")
 
 
 # ------------------------------------------------------------------------------------------
@@ -293,9 +359,14 @@ def test_severity_of_follows_who_grades() -> None:
 def test_cpc1_reads_through_the_existing_readers(tiny_cpc1_root: Path) -> None:
     root = tiny_cpc1_root
     for track, suffix in (("closed", ""), ("open", "_indep")):
-        paths = TrackPaths(track, suffix, root / "clarity_CPC1_data_train",
-                           root / "clarity_CPC1_data_test", root / "e032",
-                           root / "test_listener_responses")
+        paths = TrackPaths(
+            track,
+            suffix,
+            root / "clarity_CPC1_data_train",
+            root / "clarity_CPC1_data_test",
+            root / "e032",
+            root / "test_listener_responses",
+        )
         for split in ("train", "test"):
             ds = open_dataset("cpc1", root, split, track=track)
             records = ds.records()
@@ -314,8 +385,10 @@ def test_cpc1_reads_through_the_existing_readers(tiny_cpc1_root: Path) -> None:
 def _tts_versions() -> dict[str, str]:
     espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
     flite = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout
-    return {"espeak-ng": re.search(r"(\d+\.\d+)", espeak).group(1),
-            "flite": re.search(r"flite-(\d+\.\d+)", flite).group(1)}
+    return {
+        "espeak-ng": re.search(r"(\d+\.\d+)", espeak).group(1),
+        "flite": re.search(r"flite-(\d+\.\d+)", flite).group(1),
+    }
 
 
 def _digest(root: Path) -> tuple[int, str]:
@@ -370,15 +443,20 @@ def test_generated_cpc2_layout(micro_layouts: dict[str, Path]) -> None:
     root = micro_layouts["cpc2"]
     data = root / "clarity_CPC2_data" / "clarity_data"
     names = sorted(p.name for p in (data / "metadata").iterdir())
-    assert names == sorted([f"CEC{c}.train.{n}.json" for c in (1, 2) for n in (1, 2, 3)]
-                           + [f"CEC2.test.{n}.json" for n in (1, 2, 3)] + ["listeners.json"])
+    assert names == sorted(
+        [f"CEC{c}.train.{n}.json" for c in (1, 2) for n in (1, 2, 3)]
+        + [f"CEC2.test.{n}.json" for n in (1, 2, 3)]
+        + ["listeners.json"]
+    )
     assert _formats(data.rglob("*.wav")) == {(32000, 2, "PCM_16")}
     scenes1 = {p.name for p in (data / "scenes" / "CEC1").iterdir()}
     scenes2 = {p.name for p in (data / "scenes" / "CEC2").iterdir()}
     both = scenes1 & scenes2
     assert both == {"S08502_target_ref.wav"}
-    assert all((data / "scenes" / "CEC1" / n).read_bytes() != (data / "scenes" / "CEC2" / n)
-               .read_bytes() for n in both)
+    assert all(
+        (data / "scenes" / "CEC1" / n).read_bytes() != (data / "scenes" / "CEC2" / n).read_bytes()
+        for n in both
+    )
     eval_signals = []
     for n in (1, 2, 3):
         train = open_dataset("cpc2", root, f"train.{n}").records()
@@ -398,12 +476,15 @@ def test_generated_cpc3_layout(micro_layouts: dict[str, Path]) -> None:
     root = micro_layouts["cpc3"]
     data = root / "clarity_CPC3_data" / "clarity_data"
     assert sorted(p.name for p in (data / "metadata").iterdir()) == [
-        "CPC3.dev.json", "CPC3.eval.json", "CPC3.train.json", "listeners.csv"]
+        "CPC3.dev.json",
+        "CPC3.eval.json",
+        "CPC3.train.json",
+        "listeners.csv",
+    ]
     assert _formats(data.rglob("*.wav")) == {(32000, 2, "PCM_16")}
     assert (data / "metadata" / "listeners.csv").read_text().startswith("listener_id,severity\n")
     train = json.loads((data / "metadata" / "CPC3.train.json").read_text())
-    assert list(train[0]) == ["signal", "prompt", "response", "n_words", "words_correct",
-                              "correctness"]
+    assert list(train[0]) == ["signal", "prompt", "response", "n_words", "words_correct", "correctness"]
     dev = json.loads((data / "metadata" / "CPC3.dev.json").read_text())
     assert list(dev[0]) == ["signal", "prompt", "n_words", "hearing_loss"]
     refs = {p.name for p in (data / "train" / "references").iterdir()}
@@ -418,9 +499,7 @@ def test_generated_cpc3_layout(micro_layouts: dict[str, Path]) -> None:
 
 
 @needs_tts
-def test_generated_layout_is_reused_and_deterministic(
-    micro_layouts: dict[str, Path], tmp_path: Path
-) -> None:
+def test_generated_layout_is_reused_and_deterministic(micro_layouts: dict[str, Path], tmp_path: Path) -> None:
     root = micro_layouts["cpc3"]
     before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     summary = generate_layout(MICRO, root, "cpc3")
@@ -428,19 +507,47 @@ def test_generated_layout_is_reused_and_deterministic(
     again = generate_layout(MICRO, tmp_path / "again", "cpc3")
     assert not again["reused"]
     tree = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    other = {p.relative_to(tmp_path / "again").as_posix(): p.read_bytes()
-             for p in (tmp_path / "again").rglob("*") if p.is_file()}
+    other = {
+        p.relative_to(tmp_path / "again").as_posix(): p.read_bytes()
+        for p in (tmp_path / "again").rglob("*")
+        if p.is_file()
+    }
     assert sorted(tree) == before and tree == other
 
 
 @needs_tts
 def test_cli_layout_option(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "demo" / "make_mini_cpc1.py"), "--root", str(tmp_path / "c2"),
-         "--preset", "tiny", "--layout", "cpc2", "--n-train-scenes", "2", "--n-test-scenes", "1",
-         "--signals-per-scene", "1", "--n-listeners", "3", "--n-clean-train", "2",
-         "--n-clean-valid", "1", "--n-babble-sentences", "3", "--num-workers", "1"],
-        capture_output=True, text=True, check=False, timeout=180,
+        [
+            sys.executable,
+            str(REPO / "demo" / "make_mini_cpc1.py"),
+            "--root",
+            str(tmp_path / "c2"),
+            "--preset",
+            "tiny",
+            "--layout",
+            "cpc2",
+            "--n-train-scenes",
+            "2",
+            "--n-test-scenes",
+            "1",
+            "--signals-per-scene",
+            "1",
+            "--n-listeners",
+            "3",
+            "--n-clean-train",
+            "2",
+            "--n-clean-valid",
+            "1",
+            "--n-babble-sentences",
+            "3",
+            "--num-workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("mini-CPC2 'tiny' (seed 0)") and "CEC2.test." in result.stdout

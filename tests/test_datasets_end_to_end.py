@@ -22,8 +22,10 @@ from tests.test_end_to_end import ASR_DATA, TINY_SIZES, run
 from tests.test_end_to_end import tree_digest as cpc1_tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(bool(TTS_MISSING), reason=f"needs the TTS programs {TTS_MISSING}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(TTS_MISSING), reason=f"needs the TTS programs {TTS_MISSING}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +51,42 @@ def run_stages_1_to_3(args: list[str], suffix: str, exp: Path, asr: tuple[Path, 
     """prepare_data.py, train_asr.py and infer.py of one run (``suffix``: ``_cpc2_p1``, ...)."""
     pretrained, overrides_file = asr
     run("prepare_data.py", *args, "num_workers=1", "resampler=soxr_hq")
-    run("train_asr.py", str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={overrides_file}",
-        f"--data_folder={exp / f'asr_data{suffix}'}", f"--output_folder={exp / f'asr{suffix}'}",
+    run(
+        "train_asr.py",
+        str(REPO / "transformer_cpc1.yaml"),
+        f"--overrides_file={overrides_file}",
+        f"--data_folder={exp / f'asr_data{suffix}'}",
+        f"--output_folder={exp / f'asr{suffix}'}",
         f"--pretrained_save_folder={pretrained}",
-        f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}", "--number_of_epochs=121",
-        "--batch_size=4", "--gradient_accumulation=1", "--valid_beam_size=2",
-        "--test_beam_size=2", "--valid_search_interval=1000", "--ckpt_interval_minutes=0",
-        "--device=cpu", "--noprogressbar")
-    run("infer.py", *args, f"asr_overrides_file={overrides_file}",
-        "asr_overrides={test_beam_size: 8}", "device=cpu")
+        f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
+        "--number_of_epochs=121",
+        "--batch_size=4",
+        "--gradient_accumulation=1",
+        "--valid_beam_size=2",
+        "--test_beam_size=2",
+        "--valid_search_interval=1000",
+        "--ckpt_interval_minutes=0",
+        "--device=cpu",
+        "--noprogressbar",
+    )
+    run(
+        "infer.py",
+        *args,
+        f"asr_overrides_file={overrides_file}",
+        "asr_overrides={test_beam_size: 8}",
+        "device=cpu",
+    )
 
 
 def tree_digest(exp: Path) -> dict[str, str]:
     """:func:`tests.test_end_to_end.tree_digest` without what SpeechBrain rewrites on every run
     in the ``asr<suffix>`` folders (logs and hyperparams.yaml with the run's time)."""
     rewritten = {"train_log.txt", "log.txt", "hyperparams.yaml"}
-    return {path: digest for path, digest in cpc1_tree_digest(exp).items()
-            if not (path.split("/")[0].startswith("asr_") and Path(path).name in rewritten)}
+    return {
+        path: digest
+        for path, digest in cpc1_tree_digest(exp).items()
+        if not (path.split("/")[0].startswith("asr_") and Path(path).name in rewritten)
+    }
 
 
 def csv_ids(path: Path) -> list[str]:
@@ -86,16 +107,21 @@ def test_four_scripts_on_tiny_cpc2(tiny_layouts, tiny_asr, tmp_path):
     meta = root / "clarity_CPC2_data" / "clarity_data" / "metadata"
     labels = {}
     for n in (1, 2, 3):
-        labels |= {f"CEC2_{r['signal']}": r["correctness"]
-                   for r in json.loads((root / "labels" / f"CEC2.test.{n}.json").read_text())}
-        eval_ids = {f"CEC2_{r['signal']}"
-                    for r in json.loads((meta / f"CEC2.test.{n}.json").read_text())}
-        train_ids = {f"{c}_{r['signal']}" for c in ("CEC1", "CEC2")
-                     for r in json.loads((meta / f"{c}.train.{n}.json").read_text())}
+        labels |= {
+            f"CEC2_{r['signal']}": r["correctness"]
+            for r in json.loads((root / "labels" / f"CEC2.test.{n}.json").read_text())
+        }
+        eval_ids = {f"CEC2_{r['signal']}" for r in json.loads((meta / f"CEC2.test.{n}.json").read_text())}
+        train_ids = {
+            f"{c}_{r['signal']}"
+            for c in ("CEC1", "CEC2")
+            for r in json.loads((meta / f"{c}.train.{n}.json").read_text())
+        }
         data = exp / f"asr_data_cpc2_p{n}"
         assert set(csv_ids(data / "left_test_msbg.csv")) == eval_ids
-        assert set(csv_ids(data / "left_train_msbg.csv")) | set(
-            csv_ids(data / "left_dev_msbg.csv")) == train_ids
+        assert (
+            set(csv_ids(data / "left_train_msbg.csv")) | set(csv_ids(data / "left_dev_msbg.csv")) == train_ids
+        )
         for rep in ("enc", "dec"):
             sims = json.loads((exp / f"test_{rep}_similarity_cpc2_p{n}.json").read_text())
             assert set(sims) == eval_ids and all(-1 <= v <= 1 for v in sims.values())
@@ -110,8 +136,13 @@ def test_four_scripts_on_tiny_cpc2(tiny_layouts, tiny_asr, tmp_path):
     assert "pooled eval.1-3, dec" in printed
     # the MSBG outputs of the training signals are shared by the partitions
     assert len(list((exp / "msbg" / "cpc2" / "train").glob("*_HL-output.wav"))) == len(
-        {f"{c}_{r['signal']}" for c in ("CEC1", "CEC2") for n in (1, 2, 3)
-         for r in json.loads((meta / f"{c}.train.{n}.json").read_text())})
+        {
+            f"{c}_{r['signal']}"
+            for c in ("CEC1", "CEC2")
+            for n in (1, 2, 3)
+            for r in json.loads((meta / f"{c}.train.{n}.json").read_text())
+        }
+    )
 
     before = tree_digest(exp)
     cpc2_recipe(root, exp, tiny_asr)
@@ -119,8 +150,7 @@ def test_four_scripts_on_tiny_cpc2(tiny_layouts, tiny_asr, tmp_path):
 
 
 def cpc3_recipe(root: Path, exp: Path, asr: tuple[Path, Path]) -> str:
-    args = ["dataset=cpc3", "split=dev", f"path.root={root}", f"path.exp_folder={exp}",
-            "progress=false"]
+    args = ["dataset=cpc3", "split=dev", f"path.root={root}", f"path.exp_folder={exp}", "progress=false"]
     run_stages_1_to_3(args, "_cpc3_dev", exp, asr)
     return run("evaluate.py", *args, "allow_degenerate_fit=true")
 
@@ -133,13 +163,13 @@ def test_four_scripts_on_tiny_cpc3(tiny_layouts, tiny_asr, tmp_path):
     train = json.loads((data / "metadata" / "CPC3.train.json").read_text())
     asr_data = exp / "asr_data_cpc3_dev"
     assert set(csv_ids(asr_data / "left_test_msbg.csv")) == set(dev)
-    assert set(csv_ids(asr_data / "left_train_msbg.csv")) | set(
-        csv_ids(asr_data / "left_dev_msbg.csv")) == {r["signal"] for r in train}
+    assert set(csv_ids(asr_data / "left_train_msbg.csv")) | set(csv_ids(asr_data / "left_dev_msbg.csv")) == {
+        r["signal"] for r in train
+    }
     # one 16 kHz reference per (subset, scene) in training, per signal in dev
     refs = {p.name for p in (asr_data / "train_cpc3_dev_left_ref").iterdir()}
     assert refs == {"_".join(r["signal"].split("_")[0:3:2]) + ".wav" for r in train}
-    assert {p.stem for p in (asr_data / "dev_cpc3_dev_left_ref").iterdir()} == {
-        f"CEC3_{s}" for s in dev}
+    assert {p.stem for p in (asr_data / "dev_cpc3_dev_left_ref").iterdir()} == {f"CEC3_{s}" for s in dev}
     results = json.loads((exp / "results_cpc3_dev.json").read_text())
     assert results["details"]["dec"]["n_test"] == len(dev)
     assert results["details"]["dec"]["per_listener"]["N"] == 1  # listeners are hidden

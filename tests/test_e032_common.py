@@ -11,8 +11,8 @@ import soundfile as sf
 from omegaconf import OmegaConf
 
 from e032.io import atomic_path, read_json, read_wav, write_json_atomic, write_wav_atomic
-from msbg.parallel import default_num_workers, pin_threads
 from e032.tracks import resolve_track
+from msbg.parallel import default_num_workers, pin_threads
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -78,9 +78,13 @@ def test_tracks_resolve_names_and_paths(tmp_path):
     assert open_.split_list("dev").name == "scene_dev_list_indep.json"
     # every output of the two tracks differs, so both can share one exp_folder
     outputs = lambda t: {  # noqa: E731
-        t.split_list("train"), t.split_list("dev"), t.msbg_dir("train"), t.msbg_dir("test"),
-        t.asr_data_dir, t.results_json, *(t.similarity_json(p, r) for p in ("dev", "test")
-                                          for r in ("enc", "dec")),
+        t.split_list("train"),
+        t.split_list("dev"),
+        t.msbg_dir("train"),
+        t.msbg_dir("test"),
+        t.asr_data_dir,
+        t.results_json,
+        *(t.similarity_json(p, r) for p in ("dev", "test") for r in ("enc", "dec")),
     }
     assert not outputs(closed) & outputs(open_)
     with pytest.raises(ValueError, match="cpc1_track must be 'closed' or 'open', got 'opne'"):
@@ -94,4 +98,3 @@ def test_thread_helpers(monkeypatch):
     assert default_num_workers(0) >= 1
     with pytest.raises(ValueError, match="num_workers must be >= 0"):
         default_num_workers(-2)
-

@@ -24,18 +24,29 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 ASR_DATA = REPO / "tests" / "data" / "train_asr"
 TINY_SIZES = {  # the architecture of the tiny 0.5.9 checkpoint (tests/data/train_asr/tiny_config.json)
-    "d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
-    "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100,
+    "d_model": 32,
+    "nhead": 4,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
+    "d_ffn": 64,
+    "cnn_channels": [8, 16, 16],
+    "transformer_input_size": 320,
+    "output_neurons": 100,
 }
-CSV_NAMES = [f"{ear}_{part}_{kind}.csv" for ear in ("left", "right", "binaural")
-             for part in ("train", "dev", "test") for kind in ("msbg", "ref")]
+CSV_NAMES = [
+    f"{ear}_{part}_{kind}.csv"
+    for ear in ("left", "right", "binaural")
+    for part in ("train", "dev", "test")
+    for kind in ("msbg", "ref")
+]
 
 
 def run(*args: str) -> str:
     """Run one script of the recipe in a fresh process (1 thread), fail with its output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return proc.stdout
 
@@ -43,14 +54,31 @@ def run(*args: str) -> str:
 def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) -> str:
     hydra_args = [f"path.root={root}", f"path.exp_folder={exp}", "progress=false"]
     run("prepare_data.py", *hydra_args, "num_workers=2")
-    run("train_asr.py", str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={overrides_file}",
-        f"--data_folder={exp / 'cpc1_asr_data'}", f"--output_folder={exp / 'asr'}",
-        f"--pretrained_save_folder={pretrained}", f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
-        "--number_of_epochs=121", "--batch_size=4", "--gradient_accumulation=1",
-        "--valid_beam_size=2", "--test_beam_size=2", "--valid_search_interval=1000",
-        "--ckpt_interval_minutes=0", "--device=cpu", "--noprogressbar")
-    run("infer.py", *hydra_args, f"asr_overrides_file={overrides_file}", "asr_overrides={test_beam_size: 8}",
-        "device=cpu")
+    run(
+        "train_asr.py",
+        str(REPO / "transformer_cpc1.yaml"),
+        f"--overrides_file={overrides_file}",
+        f"--data_folder={exp / 'cpc1_asr_data'}",
+        f"--output_folder={exp / 'asr'}",
+        f"--pretrained_save_folder={pretrained}",
+        f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
+        "--number_of_epochs=121",
+        "--batch_size=4",
+        "--gradient_accumulation=1",
+        "--valid_beam_size=2",
+        "--test_beam_size=2",
+        "--valid_search_interval=1000",
+        "--ckpt_interval_minutes=0",
+        "--device=cpu",
+        "--noprogressbar",
+    )
+    run(
+        "infer.py",
+        *hydra_args,
+        f"asr_overrides_file={overrides_file}",
+        "asr_overrides={test_beam_size: 8}",
+        "device=cpu",
+    )
     # a 1-epoch tiny model gives similarities the logistic fit cannot resolve on 6 dev signals
     return run("evaluate.py", *hydra_args, "allow_degenerate_fit=true")
 
@@ -80,7 +108,9 @@ def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
     table = run_recipe(tiny_cpc1_root, exp, pretrained / "save", overrides_file)
 
     # stage 1: split lists, MSBG outputs, 16 kHz files and the 18 CSVs
-    train_records = json.loads((tiny_cpc1_root / "clarity_CPC1_data_train/metadata/CPC1.train.json").read_text())
+    train_records = json.loads(
+        (tiny_cpc1_root / "clarity_CPC1_data_train/metadata/CPC1.train.json").read_text()
+    )
     test_records = json.loads((tiny_cpc1_root / "clarity_CPC1_data_test/metadata/CPC1.test.json").read_text())
     dev_scenes = set(json.loads((exp / "data_split/scene_dev_list.json").read_text()))
     train_scenes = set(json.loads((exp / "data_split/scene_train_list.json").read_text()))
@@ -122,15 +152,19 @@ def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
     assert "dev-mean predictor" in printed and "ceiling NCC" in printed
     report = json.loads((exp / "demo_quality.json").read_text())
     dev_y = [r["correctness"] for r in train_records if r["scene"] in dev_scenes]
-    labels = {r["signal"]: r["correctness"]
-              for r in json.loads((tiny_cpc1_root / "test_listener_responses/CPC1.test.json").read_text())}
+    labels = {
+        r["signal"]: r["correctness"]
+        for r in json.loads((tiny_cpc1_root / "test_listener_responses/CPC1.test.json").read_text())
+    }
     latent_p = {s["signal"]: s["p"] for s in json.loads((tiny_cpc1_root / "latent/signals.json").read_text())}
     test_ids = sorted(labels)
     assert report["n_test"] == len(test_records) and report["dev_mean"] == pytest.approx(np.mean(dev_y))
     assert report["dev_mean_rmse"] == pytest.approx(
-        np.sqrt(np.mean([(labels[s] - np.mean(dev_y)) ** 2 for s in test_ids])))
+        np.sqrt(np.mean([(labels[s] - np.mean(dev_y)) ** 2 for s in test_ids]))
+    )
     assert report["ceiling_ncc"] == pytest.approx(
-        np.corrcoef([latent_p[s] for s in test_ids], [labels[s] for s in test_ids])[0, 1])
+        np.corrcoef([latent_p[s] for s in test_ids], [labels[s] for s in test_ids])[0, 1]
+    )
     assert report["target_ncc"] == pytest.approx(0.8 * report["ceiling_ncc"])
     for rep in ("enc", "dec"):
         assert report[rep]["RMSE"] == results[f"{rep}_results"]["RMSE"]

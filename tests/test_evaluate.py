@@ -5,11 +5,10 @@ All data are synthetic JSON files in the CPC1 layout, built in a temporary folde
 
 from __future__ import annotations
 
-import logging
-
 import csv
 import doctest
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -39,9 +38,7 @@ def _records(rng: np.random.Generator, scenes: list[str], listeners: list[str], 
             system = str(rng.choice(systems))
             signal = f"{scene}_{listener}_{system}"
             latent[signal] = rng.uniform(0.35, 0.85)
-            records.append(
-                {"signal": signal, "scene": scene, "listener": str(listener), "system": system}
-            )
+            records.append({"signal": signal, "scene": scene, "listener": str(listener), "system": system})
     return records, latent
 
 
@@ -82,9 +79,7 @@ def build_experiment(
         for record, label in zip(records, labels, strict=True):
             record["correctness"] = float(label)
         # decoder similarity giving the same clean label under the decoder mapping
-        s_dec = (
-            TRUE_X0["dec"] + (100 * s_enc - TRUE_X0["enc"]) * TRUE_K["enc"] / TRUE_K["dec"]
-        ) / 100
+        s_dec = (TRUE_X0["dec"] + (100 * s_enc - TRUE_X0["enc"]) * TRUE_K["enc"] / TRUE_K["dec"]) / 100
         s_dec = s_dec + rng.normal(0, 0.02, s_dec.size)  # so that enc and dec results differ
         out[part] = {
             "records": records,
@@ -152,9 +147,7 @@ def test_metrics_match_scipy_and_numpy():
     assert metrics["NCC"] == pytest.approx(pearsonr(prediction, label)[0], rel=1e-12)
     assert metrics["KT"] == pytest.approx(kendalltau(prediction, label, variant="b")[0], rel=1e-12)
     assert metrics["RMSE"] == pytest.approx(np.sqrt(np.mean((prediction - label) ** 2)), rel=1e-12)
-    assert metrics["Std"] == pytest.approx(
-        np.std(prediction - label, ddof=0) / np.sqrt(300), rel=1e-12
-    )
+    assert metrics["Std"] == pytest.approx(np.std(prediction - label, ddof=0) / np.sqrt(300), rel=1e-12)
 
 
 def test_metrics_constant_prediction_gives_nan_not_error():
@@ -196,9 +189,7 @@ def test_docstring_examples():
 
 def test_logistic_is_the_original_formula():
     x = np.linspace(-50, 150, 41)
-    np.testing.assert_allclose(
-        ev.logistic(x, 60.0, 0.2), 100 / (1 + np.exp(-0.2 * (x - 60.0))), rtol=1e-13
-    )
+    np.testing.assert_allclose(ev.logistic(x, 60.0, 0.2), 100 / (1 + np.exp(-0.2 * (x - 60.0))), rtol=1e-13)
     mapping = ev.LogisticMapping(x0=60.0, k=0.2)
     np.testing.assert_allclose(mapping.predict(x / 100), ev.logistic(x, 60.0, 0.2), rtol=1e-13)
 
@@ -214,9 +205,7 @@ def test_fit_recovers_known_parameters_exactly_without_noise():
 def test_fit_recovers_known_parameters_with_noise():
     rng = np.random.default_rng(2)
     similarity = rng.uniform(0.3, 0.9, 3000)
-    correctness = np.clip(
-        ev.logistic(100 * similarity, 58.0, 0.25) + rng.normal(0, 10, 3000), 0, 100
-    )
+    correctness = np.clip(ev.logistic(100 * similarity, 58.0, 0.25) + rng.normal(0, 10, 3000), 0, 100)
     mapping = ev.fit_logistic(similarity, correctness)
     assert mapping.x0 == pytest.approx(58.0, abs=0.5)
     assert mapping.k == pytest.approx(0.25, rel=0.1)
@@ -325,9 +314,7 @@ def test_read_labels_parses_ids_and_rejects_bad_records(tmp_path):
     with pytest.raises(ValueError, match=r"bad.json, record 0 \(S1_L1_E1\): 'correctness' must be"):
         ev.read_labels(bad)
     bad.write_text(
-        json.dumps(
-            [{"signal": "S1_L1_E1", "correctness": 10}, {"signal": "S1_L1_E1", "correctness": 20}]
-        )
+        json.dumps([{"signal": "S1_L1_E1", "correctness": 10}, {"signal": "S1_L1_E1", "correctness": 20}])
     )
     with pytest.raises(ValueError, match="S1_L1_E1 appears twice"):
         ev.read_labels(bad)
@@ -344,8 +331,11 @@ def test_read_similarities_rejects_non_numbers(tmp_path):
 def test_read_similarities_rejects_values_outside_the_cosine_range(tmp_path, value):
     path = tmp_path / "test_enc_similarity.json"
     path.write_text(json.dumps({"S1_L1_E1": 0.5, "S2_L1_E1": value, "S3_L1_E1": 1.0000001}))
-    with pytest.raises(ValueError, match=rf"test_enc_similarity.json: similarities are cosines in "
-                       rf"\[-1, 1\] \(raw, not x 100\); 1 are not \(e.g. S2_L1_E1 -> {value}\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"test_enc_similarity.json: similarities are cosines in "
+        rf"\[-1, 1\] \(raw, not x 100\); 1 are not \(e.g. S2_L1_E1 -> {value}\)",
+    ):
         ev.read_similarities(path)
     path.write_text(json.dumps({"S1_L1_E1": -1.0, "S3_L1_E1": 1.0000001}))  # float32 rounding
     assert ev.read_similarities(path) == {"S1_L1_E1": -1.0, "S3_L1_E1": 1.0000001}
@@ -364,9 +354,7 @@ def test_label_without_prediction_is_reported_by_id_with_count(tmp_path):
     signals = [f"S{i:05d}_L0001_E001" for i in range(25)]
     labels = _labels(tmp_path, signals)
     with pytest.raises(ValueError) as err:
-        ev.pair_with_labels(
-            {signals[0]: 0.5}, labels, "sim.json", frozenset(signals), "the test list"
-        )
+        ev.pair_with_labels({signals[0]: 0.5}, labels, "sim.json", frozenset(signals), "the test list")
     message = str(err.value)
     assert "24 labelled signal(s) have no similarity in sim.json" in message
     assert "S00001_L0001_E001" in message and "S00010_L0001_E001" in message
@@ -393,9 +381,7 @@ def test_outputs_written_and_well_formed(closed_run):
     for rep in ("enc", "dec"):
         assert set(saved[f"{rep}_results"]) == {"RMSE", "Std", "NCC", "KT"}
         details = saved["details"][rep]
-        assert details["n_dev"] == len(info["dev_ids"]) and details["n_test"] == len(
-            info["test_records"]
-        )
+        assert details["n_dev"] == len(info["dev_ids"]) and details["n_test"] == len(info["test_records"])
         assert details["per_listener"]["N"] == len({r["listener"] for r in info["test_records"]})
         assert details["per_system"]["N"] == len({r["system"] for r in info["test_records"]})
     assert saved["details"]["track"] == "closed"
@@ -415,9 +401,7 @@ def test_results_agree_with_submission_csvs_and_labels(closed_run):
         label = np.array(list(labels.values()))
         expected = ev.compute_metrics(prediction, label)
         assert document[f"{rep}_results"] == pytest.approx(expected, rel=1e-12)
-        dev_rows = (
-            (info["exp"] / "submission" / f"dev_{rep}_predictions.csv").read_text().splitlines()
-        )
+        dev_rows = (info["exp"] / "submission" / f"dev_{rep}_predictions.csv").read_text().splitlines()
         assert [row.split(",")[0] for row in dev_rows[1:]] == info["dev_ids"]
 
 
@@ -505,11 +489,7 @@ def test_script_reports_unmatched_test_signal(tmp_path):
     with pytest.raises(ValueError) as err:
         evaluate.main(make_cfg(tmp_path))
     message = str(err.value)
-    assert (
-        "1 signal(s) in" in message
-        and "have no label in" in message
-        and "S99999_L0001_E001" in message
-    )
+    assert "1 signal(s) in" in message and "have no label in" in message and "S99999_L0001_E001" in message
     assert f"1 labelled signal(s) have no similarity in {path}: {dropped}" in message
 
 

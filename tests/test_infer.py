@@ -27,25 +27,37 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
-TINY = {"d_model": 32, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ffn": 64,
-        "cnn_channels": [8, 16, 16], "transformer_input_size": 320, "output_neurons": 100,
-        "test_beam_size": 8}
+TINY = {
+    "d_model": 32,
+    "nhead": 4,
+    "num_encoder_layers": 2,
+    "num_decoder_layers": 2,
+    "d_ffn": 64,
+    "cnn_channels": [8, 16, 16],
+    "transformer_input_size": 320,
+    "output_neurons": 100,
+    "test_beam_size": 8,
+}
 N = 12000  # samples per file (0.75 s)
 # signal -> (scene, left_proc source, right_proc source); sources are (input, offset)
 SIGNALS = {
-    "dev": {"S001_L01_E01": ("S001", ("in1_A_left_proc", 0), ("in3_A_right_proc", 0)),
-            "S002_L01_E01": ("S002", ("in4_B", 0), ("in5_C", 4000)),
-            "S001_L02_E02": ("S001", ("in5_C", 20000), ("in1_A_left_proc", 14000))},
+    "dev": {
+        "S001_L01_E01": ("S001", ("in1_A_left_proc", 0), ("in3_A_right_proc", 0)),
+        "S002_L01_E01": ("S002", ("in4_B", 0), ("in5_C", 4000)),
+        "S001_L02_E02": ("S001", ("in5_C", 20000), ("in1_A_left_proc", 14000)),
+    },
     "test": {"S003_L03_E01": ("S003", ("in3_A_right_proc", 9000), ("in4_B", 2000))},
 }
-REFERENCES = {"S001": (("in0_A_left_ref", 0), ("in2_A_right_ref", 0)),
-              "S002": (("in5_C", 0), ("in5_C", 30000)),
-              "S003": (("in2_A_right_ref", 9000), ("in0_A_left_ref", 9000))}
+REFERENCES = {
+    "S001": (("in0_A_left_ref", 0), ("in2_A_right_ref", 0)),
+    "S002": (("in5_C", 0), ("in5_C", 30000)),
+    "S003": (("in2_A_right_ref", 9000), ("in0_A_left_ref", 9000)),
+}
 
 
 def _wav(path: Path, source: tuple[str, int]) -> Path:
     name, offset = source
-    samples = np.load(DATA / "oracle" / f"{name}.npz")["wav"][offset:offset + N]
+    samples = np.load(DATA / "oracle" / f"{name}.npz")["wav"][offset : offset + N]
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, samples, 16000, subtype="PCM_16")
     return path
@@ -76,8 +88,16 @@ def make_experiment(root: Path) -> Path:
 def make_cfg(root: Path, *overrides: str):
     tiny = "{" + ", ".join(f"{k}: {v}" for k, v in TINY.items()).replace("'", "") + "}"
     with initialize_config_dir(config_dir=str(REPO), version_base=None):
-        return compose("config", overrides=[f"path.root={root}", f"asr_overrides={tiny}", "device=cpu",
-                                            "progress=false", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                f"path.root={root}",
+                f"asr_overrides={tiny}",
+                "device=cpu",
+                "progress=false",
+                *overrides,
+            ],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +123,10 @@ def test_outputs_hold_the_similarities_of_the_api(experiment, asr):
     # one signal recomputed through the Python API, one file at a time
     table = {s.signal: s for s in infer.signal_table(infer.resolve_track(make_cfg(experiment)), "dev")}
     files = table["S002_L01_E01"]
-    reps = [asr.represent(infer.read_mono(p)) for p in (files.left_proc, files.right_proc, files.left_ref,
-                                                         files.right_ref)]
+    reps = [
+        asr.represent(infer.read_mono(p))
+        for p in (files.left_proc, files.right_proc, files.left_ref, files.right_ref)
+    ]
     enc = json.loads((exp / "dev_enc_similarity.json").read_text())["S002_L01_E01"]
     dec = json.loads((exp / "dev_dec_similarity.json").read_text())["S002_L01_E01"]
     assert enc == pytest.approx(encoder_similarity(*(r.enc for r in reps)), abs=1e-6)
@@ -154,8 +176,13 @@ def test_rerun_is_a_no_op(experiment, asr):
     before = (exp / "test_dec_similarity.json").read_bytes()
     calls = []
     signals = infer.signal_table(infer.resolve_track(make_cfg(experiment)), "test")
-    infer.compute_part(asr, signals, exp / "test_enc_similarity.json", exp / "test_dec_similarity.json",
-                       on_signal=calls.append)
+    infer.compute_part(
+        asr,
+        signals,
+        exp / "test_enc_similarity.json",
+        exp / "test_dec_similarity.json",
+        on_signal=calls.append,
+    )
     assert calls == [] and (exp / "test_dec_similarity.json").read_bytes() == before
 
 
@@ -185,8 +212,9 @@ def test_model_sizes_from_an_overrides_file_alone(experiment, asr, tmp_path):
     sizes = tmp_path / "sizes.yaml"
     sizes.write_text("".join(f"{k}: {v}\n" for k, v in TINY.items()))
     with initialize_config_dir(config_dir=str(REPO), version_base=None):
-        cfg = compose("config", overrides=[f"path.root={experiment}", f"asr_overrides_file={sizes}",
-                                           "device=cpu"])
+        cfg = compose(
+            "config", overrides=[f"path.root={experiment}", f"asr_overrides_file={sizes}", "device=cpu"]
+        )
     assert not cfg.asr_overrides  # the default
     from_file = infer.asr_from_config(cfg, infer.resolve_track(cfg))
     wav = np.sin(np.arange(16000) * 0.05).astype(np.float32)
@@ -223,11 +251,17 @@ def test_clone_with_identical_files_recomputes_nothing(experiment, tmp_path, mon
         assert (root / "e032" / name).read_bytes() == (experiment / "e032" / name).read_bytes()
 
 
-@pytest.mark.parametrize("override, change", [
-    ("dtw=exact", "dtw: stored 'fastdtw', this run 'exact'"),
-    ("decoder_representation=best_hyp", "decoder_representation: stored 'last_step_slot0', this run 'best_hyp'"),
-    ("asr_overrides={test_beam_size: 4}", "test_beam_size: stored 8, this run 4"),
-])
+@pytest.mark.parametrize(
+    "override, change",
+    [
+        ("dtw=exact", "dtw: stored 'fastdtw', this run 'exact'"),
+        (
+            "decoder_representation=best_hyp",
+            "decoder_representation: stored 'last_step_slot0', this run 'best_hyp'",
+        ),
+        ("asr_overrides={test_beam_size: 4}", "test_beam_size: stored 8, this run 4"),
+    ],
+)
 def test_changed_setting_is_refused_naming_both_values(experiment, tmp_path, override, change):
     root = _clone(experiment, tmp_path / "clone")
     before = (root / "e032" / "dev_dec_similarity.json").read_bytes()
@@ -269,8 +303,11 @@ def test_changed_checkpoint_recomputes_every_signal(experiment, tmp_path, monkey
 def test_csvs_of_a_copied_experiment_are_refused(experiment, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(experiment, copy)
-    with pytest.raises(ValueError, match=r"listed in .*left_dev_msbg\.csv is outside this experiment's "
-                       r".*copy/e032/cpc1_asr_data .*run prepare_data\.py"):
+    with pytest.raises(
+        ValueError,
+        match=r"listed in .*left_dev_msbg\.csv is outside this experiment's "
+        r".*copy/e032/cpc1_asr_data .*run prepare_data\.py",
+    ):
         infer.main(make_cfg(copy))
 
 
@@ -278,13 +315,18 @@ def test_file_too_short_for_the_asr_is_a_clear_error(tmp_path):
     root = make_experiment(tmp_path)
     short = root / "e032" / "cpc1_asr_data" / "test_left_msbg" / "S003_L03_E01.wav"
     sf.write(short, np.zeros(600), 16000, subtype="PCM_16")
-    with pytest.raises(ValueError, match=r"S003_L03_E01\.wav listed in .*left_test_msbg\.csv is 0\.037 s "
-                       r"long; the ASR needs at least 0\.1 s"):
+    with pytest.raises(
+        ValueError,
+        match=r"S003_L03_E01\.wav listed in .*left_test_msbg\.csv is 0\.037 s "
+        r"long; the ASR needs at least 0\.1 s",
+    ):
         infer.main(make_cfg(root))
 
 
 def test_asr_refuses_a_waveform_too_short_for_it(asr):
-    with pytest.raises(ValueError, match=r"waveform 0: 600 samples \(0\.037 s\); the ASR needs at least 0\.1 s"):
+    with pytest.raises(
+        ValueError, match=r"waveform 0: 600 samples \(0\.037 s\); the ASR needs at least 0\.1 s"
+    ):
         asr.represent(np.zeros(600, np.float32))
 
 

@@ -70,8 +70,7 @@ def test_kill_and_resume_across_batches_gives_identical_files(setup, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         inference.compute_part(asr, signals, *files, flush_every=1, on_signal=killer, batch_size=2)
     resumed = []
-    inference.compute_part(asr, signals, *files, flush_every=1, on_signal=resumed.append,
-                           batch_size=2)
+    inference.compute_part(asr, signals, *files, flush_every=1, on_signal=resumed.append, batch_size=2)
     assert len(resumed) == len(signals) - 1
     for mine, theirs in zip(files, whole, strict=True):
         assert mine.read_bytes() == theirs.read_bytes()

@@ -95,7 +95,9 @@ def test_record_schema_matches_real_cpc1(tiny_cpc1_root: Path) -> None:
             assert set(r) == set(real), name
             for key, value in real.items():
                 assert isinstance(r[key], type(value)), (key, r[key])
-            assert SIGNAL_RE.match(r["signal"]) and r["signal"] == f"{r['scene']}_{r['listener']}_{r['system']}"
+            assert (
+                SIGNAL_RE.match(r["signal"]) and r["signal"] == f"{r['scene']}_{r['listener']}_{r['system']}"
+            )
             assert r["prompt"] == r["prompt"].lower() and r["n_words"] == len(r["prompt"].split())
             assert 4 <= r["n_words"] <= 10 and 0 <= r["hits"] <= r["n_words"]
             assert r["correctness"] == pytest.approx(100.0 * r["hits"] / r["n_words"])
@@ -126,7 +128,9 @@ def test_listener_files_match_real_format_and_span(tiny_cpc1_root: Path) -> None
         for side in ("l", "r"):
             levels = record[f"audiogram_levels_{side}"]
             assert len(levels) == 8 and all(isinstance(v, int) and 0 <= v <= 100 for v in levels)
-    levels = np.array([[r["audiogram_levels_l"], r["audiogram_levels_r"]] for r in train.values()], dtype=float)
+    levels = np.array(
+        [[r["audiogram_levels_l"], r["audiogram_levels_r"]] for r in train.values()], dtype=float
+    )
     mean_loss = levels.mean(axis=(1, 2))
     assert mean_loss.min() <= 15 and levels[:, :, 3:].mean(axis=(1, 2)).max() >= 65  # normal ... severe
     assert np.abs(levels[:, 0] - levels[:, 1]).mean(axis=1).max() >= 15  # some asymmetric
@@ -144,7 +148,11 @@ def test_audio_formats_match_real_cpc1(tiny_cpc1_root: Path) -> None:
         ref = sf.info(data / "scenes" / f"{r['scene']}_target_anechoic.wav")
         for ours, real in ((ha, real_ha), (ref, real_ref)):
             assert (ours.samplerate, ours.channels, ours.format, ours.subtype) == (
-                real.samplerate, real.channels, real.format, real.subtype)
+                real.samplerate,
+                real.channels,
+                real.format,
+                real.subtype,
+            )
         assert 0 <= ref.frames - ha.frames <= 300  # HA outputs a little shorter, as in CPC1
         assert 4.0 <= ref.frames / SAMPLE_RATE <= 7.5
 
@@ -218,13 +226,19 @@ def test_word_probability_falls_with_snr_and_hearing_loss() -> None:
     speech = np.broadcast_to(np.array([62.0, 63.0, 60.0, 55.0, 50.0, 42.0]), (2, 6))
     hl0 = np.zeros((2, 6))
     snrs = np.arange(-30.0, 31.0, 2.0)
-    p_snr = [float(listener_model.word_probability(listener_model.intelligibility_index(speech, speech - snr, hl0)))
-             for snr in snrs]
+    p_snr = [
+        float(
+            listener_model.word_probability(listener_model.intelligibility_index(speech, speech - snr, hl0))
+        )
+        for snr in snrs
+    ]
     assert np.all(np.diff(p_snr) >= 0) and p_snr[0] < 0.02 and p_snr[-1] > 0.98
     quiet = speech - 60.0
     losses = np.arange(0.0, 101.0, 5.0)
-    p_hl = [float(listener_model.word_probability(listener_model.intelligibility_index(speech, quiet, hl0 + hl)))
-            for hl in losses]
+    p_hl = [
+        float(listener_model.word_probability(listener_model.intelligibility_index(speech, quiet, hl0 + hl)))
+        for hl in losses
+    ]
     assert np.all(np.diff(p_hl) <= 0) and p_hl[0] > 0.98 and p_hl[-1] < 0.02
 
 
@@ -237,14 +251,26 @@ def test_labels_fall_with_snr_and_hearing_loss_over_a_large_draw() -> None:
     speech = np.broadcast_to(speech, (n, 2, 6))
     listeners = make_listeners(64, rng)
     which = rng.integers(len(listeners), size=n)
-    hl = np.stack([[listener_model.audiogram_at_bands(listeners[i].levels_l),
-                    listener_model.audiogram_at_bands(listeners[i].levels_r)] for i in which])
-    p = listener_model.word_probability(listener_model.intelligibility_index(speech, speech - snr[:, None, None], hl))
+    hl = np.stack(
+        [
+            [
+                listener_model.audiogram_at_bands(listeners[i].levels_l),
+                listener_model.audiogram_at_bands(listeners[i].levels_r),
+            ]
+            for i in which
+        ]
+    )
+    p = listener_model.word_probability(
+        listener_model.intelligibility_index(speech, speech - snr[:, None, None], hl)
+    )
     correctness = 100 * rng.binomial(8, p) / 8
     assert spearmanr(snr, correctness).statistic > 0.3
     assert spearmanr(hl.mean(axis=(1, 2)), correctness).statistic < -0.2
     low, high = np.percentile(hl.mean(axis=(1, 2)), [25, 75])
-    assert correctness[hl.mean(axis=(1, 2)) <= low].mean() > correctness[hl.mean(axis=(1, 2)) >= high].mean() + 10
+    assert (
+        correctness[hl.mean(axis=(1, 2)) <= low].mean()
+        > correctness[hl.mean(axis=(1, 2)) >= high].mean() + 10
+    )
 
 
 def test_response_is_consistent_with_hits() -> None:
@@ -309,7 +335,10 @@ def test_hearing_aid_systems() -> None:
     e005 = apply_system("E005", target, noise, moderate)
     assert level(e005.target) - level(e005.noise) > snr_in + 2  # noise reduction helps
     soft, loud = (apply_system("E003", target * g, noise * g, moderate) for g in (0.1, 10.0))
-    gain_soft, gain_loud = level(soft.output) - level(0.1 * (target + noise)), level(loud.output) - level(10 * (target + noise))
+    gain_soft, gain_loud = (
+        level(soft.output) - level(0.1 * (target + noise)),
+        level(loud.output) - level(10 * (target + noise)),
+    )
     assert gain_soft > gain_loud + 10  # compression: less gain for louder input
     e004 = apply_system("E004", target, noise, moderate).output
     spectrum = np.abs(np.fft.rfft(e004[:, 0])) ** 2
@@ -354,8 +383,15 @@ def test_config_validation() -> None:
 # determinism, speed, clean corpus, CLI
 
 
-MICRO = PRESETS["tiny"].replace(n_train_scenes=2, n_test_scenes=2, signals_per_scene=2, n_listeners=4,
-                                n_babble_sentences=4, n_clean_train=3, n_clean_valid=1)
+MICRO = PRESETS["tiny"].replace(
+    n_train_scenes=2,
+    n_test_scenes=2,
+    signals_per_scene=2,
+    n_listeners=4,
+    n_babble_sentences=4,
+    n_clean_train=3,
+    n_clean_valid=1,
+)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -373,7 +409,15 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path: Path) ->
     c = _tree(tmp_path / "c")
     assert c["latent/signals.json"] != a["latent/signals.json"]
     # a re-run over an existing root gives the same files, and warns about files it did not list
-    stale = tmp_path / "b" / "clarity_CPC1_data_train" / "clarity_data" / "HA_outputs" / "train" / "S00001_L0001_E001.wav"
+    stale = (
+        tmp_path
+        / "b"
+        / "clarity_CPC1_data_train"
+        / "clarity_data"
+        / "HA_outputs"
+        / "train"
+        / "S00001_L0001_E001.wav"
+    )
     stale.write_bytes(b"not a wav")
     with pytest.warns(UserWarning, match="not in CPC1.train.json"):
         assert not generate(MICRO.replace(num_workers=1), tmp_path / "b", force=True)["reused"]
@@ -420,10 +464,32 @@ def test_clean_corpus(tiny_cpc1_root: Path) -> None:
 @needs_tts
 def test_cli_prints_summary(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "demo" / "make_mini_cpc1.py"), "--root", str(tmp_path / "cli"), "--preset", "tiny",
-         "--n-train-scenes", "1", "--n-test-scenes", "1", "--signals-per-scene", "1", "--n-clean-train", "2",
-         "--n-clean-valid", "1", "--n-babble-sentences", "3", "--num-workers", "1"],
-        capture_output=True, text=True, check=False, timeout=120,
+        [
+            sys.executable,
+            str(REPO / "demo" / "make_mini_cpc1.py"),
+            "--root",
+            str(tmp_path / "cli"),
+            "--preset",
+            "tiny",
+            "--n-train-scenes",
+            "1",
+            "--n-test-scenes",
+            "1",
+            "--signals-per-scene",
+            "1",
+            "--n-clean-train",
+            "2",
+            "--n-clean-valid",
+            "1",
+            "--n-babble-sentences",
+            "3",
+            "--num-workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "mini-CPC1 'tiny'" in result.stdout and "ceiling" in result.stdout

@@ -145,8 +145,7 @@ def test_msbg_runs_without_e032(tmp_path):
         sf.write(work / f"in{i}.wav", 0.05 * rng.standard_normal((8820, 2)), 44100)
     levels = ",".join(["10"] * 8 + ["40"] * 8)
     header = "input,output," + ",".join(
-        f"{side}_{f}" for side in ("left", "right") for f in (250, 500, 1000, 2000, 3000, 4000,
-                                                             6000, 8000)
+        f"{side}_{f}" for side in ("left", "right") for f in (250, 500, 1000, 2000, 3000, 4000, 6000, 8000)
     )
     rows = [f"in{i}.wav,out/o{i}.wav,{levels}" for i in range(2)]
     (work / "jobs.csv").write_text("\n".join([header, *rows]) + "\n")
@@ -155,16 +154,31 @@ def test_msbg_runs_without_e032(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "standalone ok" in result.stdout
     assert "processed 2, skipped 0" in result.stdout
     assert sf.info(work / "out" / "o1.wav").channels == 2
     help_run = subprocess.run(
-        [sys.executable, "-I", "-S", "-c",
-         f"import sys, runpy; sys.path[:0] = [{str(root)!r}]; sys.path.extend({site!r});"
-         "sys.argv = ['msbg', '--help']; runpy.run_module('msbg', run_name='__main__')"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            f"import sys, runpy; sys.path[:0] = [{str(root)!r}]; sys.path.extend({site!r});"
+            "sys.argv = ['msbg', '--help']; runpy.run_module('msbg', run_name='__main__')",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert help_run.returncode == 0 and "--num-workers" in help_run.stdout, help_run.stderr

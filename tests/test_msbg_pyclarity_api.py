@@ -33,10 +33,8 @@ def pyclarity_snippet(Ear, Audiogram, Listener, signal, listener_file):  # noqa:
     """What a pyclarity user writes (pyclarity 0.9.0 API), with classes passed in."""
     frequencies = np.array([250, 500, 1000, 2000, 3000, 4000, 6000, 8000])
     listener = Listener(
-        audiogram_left=Audiogram(levels=np.array([10, 15, 20, 30, 40, 50, 60, 60]),
-                                 frequencies=frequencies),
-        audiogram_right=Audiogram(levels=np.array([30, 25, 25, 50, 65, 75, 75, 80]),
-                                  frequencies=frequencies),
+        audiogram_left=Audiogram(levels=np.array([10, 15, 20, 30, 40, 50, 60, 60]), frequencies=frequencies),
+        audiogram_right=Audiogram(levels=np.array([30, 25, 25, 50, 65, 75, 75, 80]), frequencies=frequencies),
         id="L0001",
     )
     ear = Ear(src_pos="ff", sample_rate=44100, equiv_0db_spl=100, ahr=20)
@@ -48,8 +46,15 @@ def pyclarity_snippet(Ear, Audiogram, Listener, signal, listener_file):  # noqa:
     loaded = Listener.load_listener_dict(listener_file)["L0001"]
     ear.set_audiogram(loaded.audiogram_left)
     left_again = ear.process(signal[:, 0])[0]
-    return {"left": left, "right": right, "both_0": both[0], "both_1": both[1],
-            "left_again": left_again, "n_both": len(both), "id": loaded.id}
+    return {
+        "left": left,
+        "right": right,
+        "both_0": both[0],
+        "both_1": both[1],
+        "left_again": left_again,
+        "n_both": len(both),
+        "id": loaded.id,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -137,9 +137,7 @@ def test_smear_matches_pyclarity(oracle, dtype, rtol, monkeypatch):
 
 @pytest.mark.parametrize("n_samples", [1, 63, 64, 256, 500, 1000, 12345])
 def test_smear_length(n_samples, rng):
-    out = smearing.smear(
-        rng.standard_normal(n_samples), smearing.smearing_matrix(1.6, 1.1, 44100.0)
-    )
+    out = smearing.smear(rng.standard_normal(n_samples), smearing.smearing_matrix(1.6, 1.1, 44100.0))
     assert len(out) == (math.ceil(n_samples / 64) + 3) * 64 == smearing.smeared_length(n_samples)
     assert np.all(np.isfinite(out))
 
@@ -218,9 +216,7 @@ def test_kernel_power_matches_numpy(rng):
     """The vectorisable power law of the recruitment gain: relative error < 1e-9 (|e| + 1)."""
     if not _kernels.AVAILABLE:
         pytest.skip("numba not available (or MSBG_BACKEND=scipy)")
-    bases = np.concatenate(
-        (np.exp(rng.uniform(np.log(5e-9), 0.0, 3000)), [1.0, 0.5, 5.6e-9, 2.0, 1e5])
-    )
+    bases = np.concatenate((np.exp(rng.uniform(np.log(5e-9), 0.0, 3000)), [1.0, 0.5, 5.6e-9, 2.0, 1e5]))
     exponents = rng.uniform(-0.5, 3.0, len(bases))
     ours = np.array([_kernels.power(b, e) for b, e in zip(bases, exponents, strict=True)])
     ref = np.power(bases, exponents)
@@ -232,9 +228,7 @@ def test_kernel_power_matches_numpy(rng):
 @pytest.mark.parametrize("severity", ["MILD", "MODERATE", "SEVERE"])
 @pytest.mark.parametrize("n_samples", [9, 300, 700, 5000])
 @pytest.mark.parametrize("forward_dtype, rtol", [(np.float64, RTOL_POWER), (np.float32, 1e-7)])
-def test_fused_cochlea_passes_equal_stagewise(
-    severity, n_samples, forward_dtype, rtol, rng, monkeypatch
-):
+def test_fused_cochlea_passes_equal_stagewise(severity, n_samples, forward_dtype, rtol, rng, monkeypatch):
     """Gammatone + forward envelope pass, then backward pass + gain + sum (two fused kernels)
     == the scipy/numpy stage-by-stage path, also for signals shorter than the channel delays
     (the power law: ~1e-9; float32 storage of the forward envelope pass: within 1e-7)."""
@@ -242,21 +236,15 @@ def test_fused_cochlea_passes_equal_stagewise(
         pytest.skip("numba not available (or MSBG_BACKEND=scipy)")
     bank = gammatone.filterbank_for(severity)
     x = rng.standard_normal(n_samples) * 0.3
-    ratios = recruitment.expansion_ratios(
-        bank.centre_hz, Audiogram([-10, 20, 30, 40, 50, 60, 70, 80])
-    )
-    channels, forward = recruitment.filter_envelope_forward(
-        x, bank, forward_dtype=forward_dtype
-    )
+    ratios = recruitment.expansion_ratios(bank.centre_hz, Audiogram([-10, 20, 30, 40, 50, 60, 70, 80]))
+    channels, forward = recruitment.filter_envelope_forward(x, bank, forward_dtype=forward_dtype)
     assert channels.dtype == np.float64 and forward.dtype == forward_dtype
     assert channels.shape[1] % 8 == 0 and not np.any(channels[:, bank.n_channels :])
     fast = recruitment.recruit_and_sum_backward(channels, forward, bank, ratios, 120.0)
     monkeypatch.setattr(_kernels, "AVAILABLE", False)
     reference_channels = gammatone.gammatone_filter_time_major(x, bank)
     np.testing.assert_array_equal(channels[:, : bank.n_channels], reference_channels)
-    slow = recruitment.recruit_and_sum_time_major(
-        reference_channels, bank.erb_hz, 44100.0, ratios, 120.0
-    )
+    slow = recruitment.recruit_and_sum_time_major(reference_channels, bank.erb_hz, 44100.0, ratios, 120.0)
     assert fast.shape == (n_samples,)
     assert rel_dev(fast, slow) < rtol
 

@@ -58,21 +58,39 @@ def test_built_wheel_installs_and_runs_msbg_alone(tmp_path):
         else:
             shutil.copy(source, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
-                    str(src)], check=True, cwd=tmp_path)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
+        check=True,
+        cwd=tmp_path,
+    )
     wheel = next((tmp_path / "dist").glob("e032_sheffield-*.whl"))
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     assert (site / "msbg" / "data" / "GT4FBank_Brd1.5E_Spaced1.1E_44100Fs.json").is_file()
     assert (site / "e032" / "minicpc1" / "data" / "cpc1_audiograms.json").is_file()
 
-    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    env = {
+        "PYTHONPATH": str(site),
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+        "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+    }
     out_file = tmp_path / "out.npy"
-    subprocess.run([sys.executable, "-c", MSBG_SNIPPET, str(site), str(out_file)], check=True,
-                   cwd=tmp_path, env=env, timeout=300)
-    help_text = subprocess.run([sys.executable, "-m", "msbg", "--help"], check=True, cwd=tmp_path,
-                               env=env, capture_output=True, text=True).stdout
+    subprocess.run(
+        [sys.executable, "-c", MSBG_SNIPPET, str(site), str(out_file)],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    help_text = subprocess.run(
+        [sys.executable, "-m", "msbg", "--help"],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "usage" in help_text.lower()
 
     # the same numbers as the checkout's msbg
@@ -81,8 +99,12 @@ def test_built_wheel_installs_and_runs_msbg_alone(tmp_path):
     t = np.arange(44100) / 44100
     mono = 0.05 * np.sin(2 * np.pi * 1000 * t) * (1 + np.sin(2 * np.pi * 3 * t))
     ear = msbg.Ear(src_pos="ff", sample_rate=44100, equiv_0db_spl=100, ahr=20)
-    ear.set_audiogram(msbg.Audiogram(levels=[10, 15, 15, 20, 25, 30, 30, 35],
-                                     frequencies=[250, 500, 1000, 2000, 3000, 4000, 6000, 8000]))
+    ear.set_audiogram(
+        msbg.Audiogram(
+            levels=[10, 15, 15, 20, 25, 30, 30, 35],
+            frequencies=[250, 500, 1000, 2000, 3000, 4000, 6000, 8000],
+        )
+    )
     here = np.asarray(ear.process(mono), dtype=np.float64).ravel()
     # (not bit-equal: this process's BLAS may use other threads and kernels than the subprocess's)
     np.testing.assert_allclose(np.load(out_file), here, rtol=0, atol=1e-9 * np.abs(here).max())
@@ -90,15 +112,21 @@ def test_built_wheel_installs_and_runs_msbg_alone(tmp_path):
 
 def test_no_sys_path_patches_outside_tests():
     """``pip install -e .`` makes msbg and e032 importable: no script patches ``sys.path``."""
-    offenders = [f"{path.relative_to(REPO)}:{n}" for path in project_files() if path.suffix == ".py"
-                 for n, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.match(r"\s*sys\.path\.(insert|append)\(", line)
-                 and "pyclarity" not in line]  # benchmarks may add a user-given pyclarity folder
+    offenders = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in project_files()
+        if path.suffix == ".py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s*sys\.path\.(insert|append)\(", line) and "pyclarity" not in line
+    ]  # benchmarks may add a user-given pyclarity folder
     assert offenders == []
 
 
 def test_no_references_to_the_developers_shared_folder():
     """A fresh clone has no ``../shared``: nothing outside tests/ may point there."""
-    offenders = [str(path.relative_to(REPO)) for path in project_files()
-                 if "../shared" in path.read_text(errors="replace")]
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in project_files()
+        if "../shared" in path.read_text(errors="replace")
+    ]
     assert offenders == []

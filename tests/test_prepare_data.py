@@ -34,8 +34,14 @@ LISTENERS = {  # left, right dB HL: mild sloping; asymmetric moderate; near-norm
     "L0003": ([0, 5, 5, 10, 10, 10, 15, 15], [20, 25, 30, 45, 55, 60, 65, 70]),
 }
 # (scene, listener, system) per response list; the open lists are subsets, as in CPC1
-TRAIN = [("S00101", "L0001", "E001"), ("S00101", "L0002", "E002"), ("S00102", "L0003", "E001"),
-         ("S00103", "L0001", "E002"), ("S00104", "L0002", "E001"), ("S00105", "L0003", "E002")]
+TRAIN = [
+    ("S00101", "L0001", "E001"),
+    ("S00101", "L0002", "E002"),
+    ("S00102", "L0003", "E001"),
+    ("S00103", "L0001", "E002"),
+    ("S00104", "L0002", "E001"),
+    ("S00105", "L0003", "E002"),
+]
 TRAIN_INDEP = [TRAIN[0], TRAIN[2], TRAIN[3]]
 TEST = [("S00201", "L0003", "E001"), ("S00202", "L0001", "E002")]
 TEST_INDEP = [TEST[1]]
@@ -46,9 +52,18 @@ DURATION_S = 2.25  # just above the 2-s cut: keeps MSBG cheap
 # synthetic CPC1 tree
 # --------------------------------------------------------------------------------------------
 def _record(scene: str, listener: str, system: str, index: int) -> dict:
-    return {"signal": f"{scene}_{listener}_{system}", "scene": scene, "listener": listener,
-            "system": system, "prompt": f"the quick brown fox number {index}",
-            "response": "the fox", "n_words": 5, "hits": 2, "correctness": 40.0, "volume": 50}
+    return {
+        "signal": f"{scene}_{listener}_{system}",
+        "scene": scene,
+        "listener": listener,
+        "system": system,
+        "prompt": f"the quick brown fox number {index}",
+        "response": "the fox",
+        "n_words": 5,
+        "hits": 2,
+        "correctness": 40.0,
+        "volume": 50,
+    }
 
 
 def _noise_speech(rng: np.random.Generator, gain: float) -> np.ndarray:
@@ -63,8 +78,10 @@ def _noise_speech(rng: np.random.Generator, gain: float) -> np.ndarray:
 def build_cpc1(root: Path) -> Path:
     """Write a small CPC1 tree (both archives, both tracks) under ``root``; return ``root``."""
     rng = np.random.default_rng(1234)
-    listeners = {name: {"name": name, "audiogram_cfs": CFS, "audiogram_levels_l": left,
-                        "audiogram_levels_r": right} for name, (left, right) in LISTENERS.items()}
+    listeners = {
+        name: {"name": name, "audiogram_cfs": CFS, "audiogram_levels_l": left, "audiogram_levels_r": right}
+        for name, (left, right) in LISTENERS.items()
+    }
     lists = {"train": {"": TRAIN, "_indep": TRAIN_INDEP}, "test": {"": TEST, "_indep": TEST_INDEP}}
     for split, by_suffix in lists.items():
         data = root / f"clarity_CPC1_data_{split}"
@@ -77,23 +94,41 @@ def build_cpc1(root: Path) -> Path:
             ha_dir = data / "clarity_data" / "HA_outputs" / f"{split}{suffix}"
             ha_dir.mkdir(parents=True)
             for index, record in enumerate(records):
-                signal = _noise_speech(rng, 0.8 if index == 0 else 0.1)  # first: peaks > 1 after MSBG and resampling
+                signal = _noise_speech(
+                    rng, 0.8 if index == 0 else 0.1
+                )  # first: peaks > 1 after MSBG and resampling
                 signal[int(1.5 * SAMPLE_RATE), 1] = 1.6  # a peak above 1, as real HA outputs have
-                sf.write(ha_dir / f"{record['signal']}.wav", signal.astype(np.float32),
-                         SAMPLE_RATE, subtype="FLOAT")
+                sf.write(
+                    ha_dir / f"{record['signal']}.wav",
+                    signal.astype(np.float32),
+                    SAMPLE_RATE,
+                    subtype="FLOAT",
+                )
         scenes = data / "clarity_data" / "scenes"
         scenes.mkdir(parents=True)
         for scene in sorted({entry[0] for entry in by_suffix[""]}):
-            sf.write(scenes / f"{scene}_target_anechoic.wav", _noise_speech(rng, 0.05),
-                     SAMPLE_RATE, subtype="PCM_16")
+            sf.write(
+                scenes / f"{scene}_target_anechoic.wav",
+                _noise_speech(rng, 0.05),
+                SAMPLE_RATE,
+                subtype="PCM_16",
+            )
     return root
 
 
 def make_cfg(root: Path, exp: Path, *overrides: str):
     """The Hydra config of prepare_data.py for ``root``/``exp`` (single process, no bars)."""
     with initialize_config_dir(config_dir=str(REPO), version_base=None):
-        return compose("config", overrides=[f"path.root={root}", f"path.exp_folder={exp}",
-                                            "progress=false", "num_workers=1", *overrides])
+        return compose(
+            "config",
+            overrides=[
+                f"path.root={root}",
+                f"path.exp_folder={exp}",
+                "progress=false",
+                "num_workers=1",
+                *overrides,
+            ],
+        )
 
 
 def run(root: Path, exp: Path, *overrides: str) -> None:
@@ -102,8 +137,11 @@ def run(root: Path, exp: Path, *overrides: str) -> None:
 
 def tree_digest(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (relative path -> digest), Hydra logs excluded."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and "hydra" not in p.parts}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "hydra" not in p.parts
+    }
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -138,7 +176,9 @@ def test_split_stage_writes_and_reuses_lists(cpc1_root, tmp_path):
     scenes = sorted({entry[0] for entry in TRAIN})
     assert (train, dev) == split_scenes(scenes, 0.4, seed=3) and len(dev) == 2
     assert json.loads((exp / "data_split" / "split_settings.json").read_text()) == {
-        "dev_percent": 0.4, "split_seed": 3}
+        "dev_percent": 0.4,
+        "split_seed": 3,
+    }
     # reusing them with another seed or fraction is refused, naming the settings and both values
     with pytest.raises(ValueError, match=r"split_seed: stored 3, this run 99"):
         run(cpc1_root, exp, "stage=split", "dev_percent=0.4", "split_seed=99")
@@ -154,8 +194,9 @@ def test_split_stage_writes_and_reuses_lists(cpc1_root, tmp_path):
     assert not (exp / "data_split" / "split_settings.json").exists()
     run(cpc1_root, exp, "stage=split", "cpc1_track=open")
     open_scenes = sorted({entry[0] for entry in TRAIN_INDEP})
-    open_lists = [json.loads((exp / "data_split" / f"scene_{p}_list_indep.json").read_text())
-                  for p in ("train", "dev")]
+    open_lists = [
+        json.loads((exp / "data_split" / f"scene_{p}_list_indep.json").read_text()) for p in ("train", "dev")
+    ]
     assert sorted(open_lists[0] + open_lists[1]) == open_scenes
     # a stored list that does not cover the data is refused
     (exp / "data_split" / "scene_train_list.json").write_text(json.dumps(scenes[2:]))
@@ -176,8 +217,7 @@ def test_resample_length_rule_and_trim(resampler):
     t = np.arange(44100) / 44100
     tone = resample(np.sin(2 * np.pi * 1000 * t)[:, None], 44100, 16000, resampler)[:, 0]
     t16 = np.arange(16000) / 16000
-    np.testing.assert_allclose(tone[1000:-1000], np.sin(2 * np.pi * 1000 * t16)[1000:-1000],
-                               atol=1e-3)
+    np.testing.assert_allclose(tone[1000:-1000], np.sin(2 * np.pi * 1000 * t16)[1000:-1000], atol=1e-3)
     assert trim_start(np.zeros((48000, 2)), 2.0, 16000).shape == (16000, 2)
     with pytest.raises(ValueError, match="resampler must be one of"):
         resample(np.zeros((441, 2)), 44100, 16000, "sinc_best")
@@ -201,7 +241,7 @@ def test_default_resampler_is_librosa_09_kaiser_best_on_the_real_sample():
     librosa_09 = resampy.resample(signal.T, rate, 16000, filter="kaiser_best", axis=-1).T
     n_out = int(np.ceil(len(signal) * (16000 / rate)))
     np.testing.assert_array_equal(ours[: len(librosa_09)], librosa_09)
-    assert len(ours) == n_out and np.all(ours[len(librosa_09):] == 0)
+    assert len(ours) == n_out and np.all(ours[len(librosa_09) :] == 0)
     soxr_hq = resample(signal, rate, 16000, "soxr_hq")
     difference = trim_start(soxr_hq - ours, 2.0, 16000)
     kaiser = trim_start(ours, 2.0, 16000)
@@ -219,8 +259,10 @@ def build_sample_root(root: Path) -> Path:
     test_meta = root / "clarity_CPC1_data_test" / "metadata"
     test_meta.mkdir(parents=True)
     (test_meta / "CPC1.test.json").write_text("[]")
-    shutil.copy(SAMPLE / "clarity_CPC1_data_train" / "metadata" / "listeners.CPC1_train.json",
-                test_meta / "listeners.CPC1_all.json")
+    shutil.copy(
+        SAMPLE / "clarity_CPC1_data_train" / "metadata" / "listeners.CPC1_train.json",
+        test_meta / "listeners.CPC1_all.json",
+    )
     return root
 
 
@@ -298,18 +340,24 @@ def test_csv_contents(reference_run, track):
     suffix = "" if track == "closed" else "_indep"
     asr = exp / f"cpc1_asr_data{suffix}"
     dev = json.loads((exp / "data_split" / f"scene_dev_list{suffix}.json").read_text())
-    lists = {"train": TRAIN if track == "closed" else TRAIN_INDEP,
-             "test": TEST if track == "closed" else TEST_INDEP}
+    lists = {
+        "train": TRAIN if track == "closed" else TRAIN_INDEP,
+        "test": TEST if track == "closed" else TEST_INDEP,
+    }
     assert sorted(p.name for p in asr.glob("*.csv")) == sorted(
-        f"{e}_{p}_{k}.csv" for e in ("left", "right", "binaural") for p in ("train", "dev", "test")
-        for k in ("msbg", "ref"))
+        f"{e}_{p}_{k}.csv"
+        for e in ("left", "right", "binaural")
+        for p in ("train", "dev", "test")
+        for k in ("msbg", "ref")
+    )
     for part in ("train", "dev", "test"):
         records = expected_rows(lists["test" if part == "test" else "train"], dev, part)
         split = f"{'test' if part == 'test' else 'train'}{suffix}"
         for kind in ("msbg", "ref"):
             binaural = read_csv(asr / f"binaural_{part}_{kind}.csv")
-            assert [r["ID"] for r in binaural] == [f"{ear}_{rec['signal']}" for rec in records
-                                                   for ear in ("left", "right")]
+            assert [r["ID"] for r in binaural] == [
+                f"{ear}_{rec['signal']}" for rec in records for ear in ("left", "right")
+            ]
             for ear in ("left", "right"):
                 rows = read_csv(asr / f"{ear}_{part}_{kind}.csv")
                 assert [r["ID"] for r in rows] == [rec["signal"] for rec in records]
@@ -333,15 +381,20 @@ def test_msbg_outputs_match_listen(reference_run, cpc1_root):
     for split, suffix, (scene, listener, system) in cases:
         signal = f"{scene}_{listener}_{system}"
         name = "listeners.CPC1_train.json" if split == "train" else "listeners.CPC1_all.json"
-        person = Listener.load_listener_dict(
-            cpc1_root / f"clarity_CPC1_data_{split}" / "metadata" / name)[listener]
-        ha, _ = sf.read(cpc1_root / f"clarity_CPC1_data_{split}/clarity_data/HA_outputs"
-                        / f"{split}{suffix}" / f"{signal}.wav", always_2d=True)
+        person = Listener.load_listener_dict(cpc1_root / f"clarity_CPC1_data_{split}" / "metadata" / name)[
+            listener
+        ]
+        ha, _ = sf.read(
+            cpc1_root
+            / f"clarity_CPC1_data_{split}/clarity_data/HA_outputs"
+            / f"{split}{suffix}"
+            / f"{signal}.wav",
+            always_2d=True,
+        )
         direct = listen(ear, ha, person.audiogram_left, person.audiogram_right)
         ours, rate = sf.read(exp / "msbg" / f"{split}{suffix}" / f"{signal}_HL-output.wav")
         assert rate == 44100 and ours.shape == direct.shape
-        assert sf.info(str(exp / "msbg" / f"{split}{suffix}" / f"{signal}_HL-output.wav")
-                       ).subtype == "FLOAT"
+        assert sf.info(str(exp / "msbg" / f"{split}{suffix}" / f"{signal}_HL-output.wav")).subtype == "FLOAT"
         np.testing.assert_allclose(ours, direct, rtol=0, atol=1e-6 * np.abs(direct).max())
 
 
@@ -392,8 +445,11 @@ def test_crash_and_rerun_give_identical_outputs(reference_run, cpc1_root, tmp_pa
     assert normalised_digest(exp) == normalised_digest(exp_ref)
     # deleting outputs (and the CSVs) and re-running rebuilds the same files, CSV rows included
     test_signal = "_".join(TEST[0])
-    for path in [*exp.glob("cpc1_asr_data/*.csv"), *exp.glob("cpc1_asr_data/train_left_ref/*"),
-                 exp / "msbg" / "test" / f"{test_signal}_HL-output.wav"]:
+    for path in [
+        *exp.glob("cpc1_asr_data/*.csv"),
+        *exp.glob("cpc1_asr_data/train_left_ref/*"),
+        exp / "msbg" / "test" / f"{test_signal}_HL-output.wav",
+    ]:
         path.unlink()
     run(cpc1_root, exp)
     assert normalised_digest(exp) == normalised_digest(exp_ref)
@@ -414,12 +470,16 @@ def test_two_shards_and_merge_equal_one_run(reference_run, cpc1_root, tmp_path, 
 
 
 def test_shards_partition_the_signals():
-    items = [prepare_module.SignalItem(f"S{i}", f"S{i // 2}", "L1", "p", split, "train")
-             for i in range(7) for split in ("train", "test")]
+    items = [
+        prepare_module.SignalItem(f"S{i}", f"S{i // 2}", "L1", "p", split, "train")
+        for i in range(7)
+        for split in ("train", "test")
+    ]
     shards = [prepare_module.shard_items(items, i, 3) for i in range(3)]
     flat = [item for part in shards for item in part]
     assert sorted(flat, key=lambda x: (x.split, x.signal)) == sorted(
-        items, key=lambda x: (x.split, x.signal)) and len(set(flat)) == len(items)
+        items, key=lambda x: (x.split, x.signal)
+    ) and len(set(flat)) == len(items)
     assert [len(s) for s in shards] == [5, 5, 4]
 
 
@@ -460,28 +520,50 @@ def _rewrite_wav(path: Path, sample_rate: int, n_channels: int, n_samples: int =
 HA_TRAIN = "clarity_CPC1_data_train/clarity_data/HA_outputs/train"
 SCENES_TEST = "clarity_CPC1_data_test/clarity_data/scenes"
 BAD_INPUTS = {
-    "missing signal wav": (lambda r: (r / HA_TRAIN / "S00104_L0002_E001.wav").unlink(),
-                           FileNotFoundError,
-                           r"1 input WAV file\(s\) not found: .*S00104_L0002_E001"),
-    "listener missing": (_drop_listener, ValueError,
-                         r"missing from .*listeners\.CPC1_all\.json: \['L0001'\]"),
-    "wrong sample rate": (lambda r: _rewrite_wav(r / HA_TRAIN / "S00101_L0001_E001.wav", 48000, 2),
-                          ValueError,
-                          r"S00101_L0001_E001\.wav: sample rate is 48000 Hz, expected 44100"),
-    "wrong channels": (lambda r: _rewrite_wav(r / SCENES_TEST / "S00201_target_anechoic.wav",
-                                              44100, 1),
-                       ValueError, r"S00201_target_anechoic\.wav: has 1 channel\(s\), expected 2"),
-    "too short": (lambda r: _rewrite_wav(r / HA_TRAIN / "S00101_L0001_E001.wav", 44100, 2, 44100),
-                  ValueError, r"is 1\.000 s long, expected more than the 2\.0 s"),
-    "malformed json": (lambda r: (r / "clarity_CPC1_data_train/metadata/CPC1.train.json")
-                       .write_text('[{"signal": "S00101_L0001_E001",'),
-                       ValueError, r"CPC1\.train\.json is not valid JSON"),
-    "record lacks prompt": (lambda r: (r / "clarity_CPC1_data_test/metadata/CPC1.test.json")
-                            .write_text('[{"signal": "a", "scene": "b", "listener": "L0001"}]'),
-                            ValueError, r"CPC1\.test\.json: record 0 lacks .*'prompt'"),
-    "missing test archive": (lambda r: shutil.rmtree(r / "clarity_CPC1_data_test"),
-                             FileNotFoundError, r"expected the folder .*clarity_CPC1_data_test .*"
-                             r"contains \['clarity_CPC1_data_train'\]"),
+    "missing signal wav": (
+        lambda r: (r / HA_TRAIN / "S00104_L0002_E001.wav").unlink(),
+        FileNotFoundError,
+        r"1 input WAV file\(s\) not found: .*S00104_L0002_E001",
+    ),
+    "listener missing": (
+        _drop_listener,
+        ValueError,
+        r"missing from .*listeners\.CPC1_all\.json: \['L0001'\]",
+    ),
+    "wrong sample rate": (
+        lambda r: _rewrite_wav(r / HA_TRAIN / "S00101_L0001_E001.wav", 48000, 2),
+        ValueError,
+        r"S00101_L0001_E001\.wav: sample rate is 48000 Hz, expected 44100",
+    ),
+    "wrong channels": (
+        lambda r: _rewrite_wav(r / SCENES_TEST / "S00201_target_anechoic.wav", 44100, 1),
+        ValueError,
+        r"S00201_target_anechoic\.wav: has 1 channel\(s\), expected 2",
+    ),
+    "too short": (
+        lambda r: _rewrite_wav(r / HA_TRAIN / "S00101_L0001_E001.wav", 44100, 2, 44100),
+        ValueError,
+        r"is 1\.000 s long, expected more than the 2\.0 s",
+    ),
+    "malformed json": (
+        lambda r: (r / "clarity_CPC1_data_train/metadata/CPC1.train.json").write_text(
+            '[{"signal": "S00101_L0001_E001",'
+        ),
+        ValueError,
+        r"CPC1\.train\.json is not valid JSON",
+    ),
+    "record lacks prompt": (
+        lambda r: (r / "clarity_CPC1_data_test/metadata/CPC1.test.json").write_text(
+            '[{"signal": "a", "scene": "b", "listener": "L0001"}]'
+        ),
+        ValueError,
+        r"CPC1\.test\.json: record 0 lacks .*'prompt'",
+    ),
+    "missing test archive": (
+        lambda r: shutil.rmtree(r / "clarity_CPC1_data_test"),
+        FileNotFoundError,
+        r"expected the folder .*clarity_CPC1_data_test .*" r"contains \['clarity_CPC1_data_train'\]",
+    ),
 }
 
 
@@ -496,13 +578,16 @@ def test_bad_input_fails_early_with_a_clear_error(case, cpc1_root, tmp_path):
     assert not (tmp_path / "exp" / "msbg").exists()  # nothing long started
 
 
-@pytest.mark.parametrize("override, message", [
-    ("cpc1_track=both", "cpc1_track must be 'closed' or 'open', got 'both'"),
-    ("stage=everything", "stage must be one of"),
-    ("shard_index=2", "0 <= shard_index < num_shards"),
-    ("wav_subtype=PCM_24", "wav_subtype must be one of"),
-    ("resampler=sinc_best", "resampler must be one of"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("cpc1_track=both", "cpc1_track must be 'closed' or 'open', got 'both'"),
+        ("stage=everything", "stage must be one of"),
+        ("shard_index=2", "0 <= shard_index < num_shards"),
+        ("wav_subtype=PCM_24", "wav_subtype must be one of"),
+        ("resampler=sinc_best", "resampler must be one of"),
+    ],
+)
 def test_bad_options(cpc1_root, tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         run(cpc1_root, tmp_path / "exp", override)
@@ -510,8 +595,11 @@ def test_bad_options(cpc1_root, tmp_path, override, message):
 
 def test_wrong_root_names_expected_folder(tmp_path):
     (tmp_path / "downloads" / "clarity_CPC1_data.v1_1").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match=r"path\.root=.*downloads: expected the folder "
-                       r".*clarity_CPC1_data_train .*contains \['clarity_CPC1_data\.v1_1'\]"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"path\.root=.*downloads: expected the folder "
+        r".*clarity_CPC1_data_train .*contains \['clarity_CPC1_data\.v1_1'\]",
+    ):
         run(tmp_path / "downloads", tmp_path / "downloads" / "e032")
     with pytest.raises(FileNotFoundError, match=r"nowhere does not exist"):
         run(tmp_path / "nowhere", tmp_path / "exp")
@@ -522,10 +610,14 @@ def test_cli_reports_a_wrong_root(tmp_path):
     import sys
 
     (tmp_path / "tmp").mkdir()
-    result = subprocess.run([sys.executable, str(REPO / "prepare_data.py"),
-                             f"path.root={tmp_path / 'nowhere'}"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    result = subprocess.run(
+        [sys.executable, str(REPO / "prepare_data.py"), f"path.root={tmp_path / 'nowhere'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+    )
     assert result.returncode != 0
     assert "expected the folder" in result.stderr and "clarity_CPC1_data_train" in result.stderr
     # Hydra's log went to the temp folder, not into a <typo>/e032/hydra/ it would have created
@@ -540,9 +632,14 @@ def test_cli_reports_a_wrong_root(tmp_path):
 def test_tiny_mini_cpc1_open_track(tiny_cpc1_root, tmp_path):
     exp = tmp_path / "exp"
     run(tiny_cpc1_root, exp, "cpc1_track=open", "num_workers=0")
-    metadata = {split: json.loads((tiny_cpc1_root / f"clarity_CPC1_data_{split}" / "metadata"
-                                   / f"CPC1.{split}_indep.json").read_text())
-                for split in ("train", "test")}
+    metadata = {
+        split: json.loads(
+            (
+                tiny_cpc1_root / f"clarity_CPC1_data_{split}" / "metadata" / f"CPC1.{split}_indep.json"
+            ).read_text()
+        )
+        for split in ("train", "test")
+    }
     dev = set(json.loads((exp / "data_split" / "scene_dev_list_indep.json").read_text()))
     scenes = {r["scene"] for r in metadata["train"]}
     assert len(dev) == int(len(scenes) * 0.3) and dev < scenes
@@ -552,7 +649,10 @@ def test_tiny_mini_cpc1_open_track(tiny_cpc1_root, tmp_path):
         for kind in ("msbg", "ref"):
             rows = read_csv(asr / f"right_{part}_{kind}.csv")
             assert [r["ID"] for r in rows] == [r["signal"] for r in records]
-            assert all((asr / r["wav"].removeprefix("$data_root/")).is_file() and float(r["duration"]) > 0 for r in rows)
+            assert all(
+                (asr / r["wav"].removeprefix("$data_root/")).is_file() and float(r["duration"]) > 0
+                for r in rows
+            )
     n_signals = len(metadata["train"]) + len(metadata["test"])
     assert len(list((exp / "msbg").rglob("*_HL-output.wav"))) == n_signals
 

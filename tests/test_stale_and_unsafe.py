@@ -7,16 +7,16 @@ nothing outside the folders the user named changed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
-import errno
 import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,14 +39,16 @@ SIGNAL = "_".join(TRAIN[0])  # S00101_L0001_E001
 
 def digest(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (relative path -> digest)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def asr_audio(exp: Path) -> dict[str, str]:
     """Digest of the 16 kHz files of the closed track (not the CSVs, which hold the exp path)."""
-    return {name: value for name, value in digest(exp / "cpc1_asr_data").items()
-            if name.endswith(".wav")}
+    return {name: value for name, value in digest(exp / "cpc1_asr_data").items() if name.endswith(".wav")}
 
 
 def summary_line(capsys) -> str:
@@ -163,8 +165,7 @@ def test_sharded_records_are_superseded_by_an_unsharded_run(cpc1_root, tmp_path,
     capsys.readouterr()
     run(cpc1_root, exp)
     assert "MSBG 0 done, 8 skipped" in summary_line(capsys)
-    assert sorted(p.name for p in (exp / "msbg" / "train").glob("msbg_record*.json")) == [
-        "msbg_record.json"]
+    assert sorted(p.name for p in (exp / "msbg" / "train").glob("msbg_record*.json")) == ["msbg_record.json"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,15 +220,24 @@ def test_absolute_signal_id_is_refused_and_the_input_kept(cpc1_root, tmp_path):
     shutil.copytree(cpc1_root, root)
     _set_first_signal(root, str(root / HA_TRAIN / SIGNAL))
     before = digest(root)
-    with pytest.raises(ValueError, match=r"CPC1\.train\.json: 1 record\(s\) have IDs that are not "
-                       r"CPC1 IDs .*record 0: signal '/.*' does not match"):
+    with pytest.raises(
+        ValueError,
+        match=r"CPC1\.train\.json: 1 record\(s\) have IDs that are not "
+        r"CPC1 IDs .*record 0: signal '/.*' does not match",
+    ):
         run(root, tmp_path / "exp")
     assert digest(root) == before and not (tmp_path / "exp").exists()
 
 
-@pytest.mark.parametrize("field, value", [("signal", "../../S00101_L0001_E001"),
-                                          ("scene", "../S00101"), ("listener", "L0001/.."),
-                                          ("signal", "S00101_L0002_E001")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("signal", "../../S00101_L0001_E001"),
+        ("scene", "../S00101"),
+        ("listener", "L0001/.."),
+        ("signal", "S00101_L0002_E001"),
+    ],
+)
 def test_bad_ids_are_refused_before_any_work(cpc1_root, tmp_path, field, value):
     root = tmp_path / "root"
     shutil.copytree(cpc1_root, root)
@@ -301,9 +311,12 @@ def test_truncated_ha_output_is_refused(cpc1_root, tmp_path):
     shutil.copytree(cpc1_root, root)
     wav = root / HA_TRAIN / f"{SIGNAL}.wav"
     _truncate(wav, wav.stat().st_size - 4410 * 2 * 4)  # header intact, the last 0.1 s lost
-    with pytest.raises(ValueError, match=rf"1 hearing-aid output\(s\) differ in length .*{SIGNAL}"
-                       r"\.wav has 94815 samples, its reference S00101_target_anechoic\.wav 99225"
-                       r".*raise input_length_tolerance_s"):
+    with pytest.raises(
+        ValueError,
+        match=rf"1 hearing-aid output\(s\) differ in length .*{SIGNAL}"
+        r"\.wav has 94815 samples, its reference S00101_target_anechoic\.wav 99225"
+        r".*raise input_length_tolerance_s",
+    ):
         run(root, tmp_path / "exp")
     assert not (tmp_path / "exp" / "msbg").exists()
 
@@ -328,7 +341,8 @@ def test_replaced_ha_output_is_redone_downstream(copies, tmp_path, capsys):
     assert "MSBG 1 done, 7 skipped" in (line := summary_line(capsys)) and "16 kHz 1 done" in line
     after = asr_audio(exp)
     assert sorted(k for k in after if after[k] != before[k]) == [
-        f"train_{ear}_msbg/{SIGNAL}.wav" for ear in ("left", "right")]
+        f"train_{ear}_msbg/{SIGNAL}.wav" for ear in ("left", "right")
+    ]
     fresh = tmp_path / "fresh"
     run(root, fresh)
     assert after == asr_audio(fresh)
@@ -337,22 +351,30 @@ def test_replaced_ha_output_is_redone_downstream(copies, tmp_path, capsys):
 def test_input_too_short_for_the_asr_is_refused(cpc1_root, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(cpc1_root, root)
-    for path in (root / HA_TRAIN / f"{SIGNAL}.wav",
-                 root / "clarity_CPC1_data_train/clarity_data/scenes/S00101_target_anechoic.wav"):
+    for path in (
+        root / HA_TRAIN / f"{SIGNAL}.wav",
+        root / "clarity_CPC1_data_train/clarity_data/scenes/S00101_target_anechoic.wav",
+    ):
         signal, rate = sf.read(path)
-        sf.write(path, signal[:int(2.05 * rate)], rate, subtype=sf.info(str(path)).subtype)
-    with pytest.raises(ValueError, match=r"is 2\.0\d\d s long, expected more than the 2\.0 s "
-                       r"dropped at the start \+ 0\.1 s for the ASR"):
+        sf.write(path, signal[: int(2.05 * rate)], rate, subtype=sf.info(str(path)).subtype)
+    with pytest.raises(
+        ValueError,
+        match=r"is 2\.0\d\d s long, expected more than the 2\.0 s "
+        r"dropped at the start \+ 0\.1 s for the ASR",
+    ):
         run(root, tmp_path / "exp")
 
 
-@pytest.mark.parametrize("override, message", [
-    ("trim_s=-1", r"trim_s must be a number in \[0\.0, 60\.0\], got -1"),
-    ("trim_s=nan", r"trim_s must be a number in .*got nan"),
-    ("dev_percent=1.5", r"dev_percent must be a number in \[0\.0, 1\.0\], got 1\.5"),
-    ("target_sample_rate=0", r"target_sample_rate must be a number in \[8000, 48000\], got 0"),
-    ("input_length_tolerance_s=-0.1", r"input_length_tolerance_s must be"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trim_s=-1", r"trim_s must be a number in \[0\.0, 60\.0\], got -1"),
+        ("trim_s=nan", r"trim_s must be a number in .*got nan"),
+        ("dev_percent=1.5", r"dev_percent must be a number in \[0\.0, 1\.0\], got 1\.5"),
+        ("target_sample_rate=0", r"target_sample_rate must be a number in \[8000, 48000\], got 0"),
+        ("input_length_tolerance_s=-0.1", r"input_length_tolerance_s must be"),
+    ],
+)
 def test_numeric_settings_are_range_checked(cpc1_root, tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         run(cpc1_root, tmp_path / "exp", override)
@@ -366,10 +388,10 @@ def test_loud_clipping_is_warned_about_with_a_count(cpc1_root, tmp_path, caplog,
     signal, rate = sf.read(wav)
     sf.write(wav, signal * 1e4 / np.abs(signal).max(), rate, subtype="FLOAT")  # peak 1e4
     run(root, tmp_path / "exp")
-    assert re.search(rf"train_left_msbg/{SIGNAL}\.wav: \d+ of \d+ samples \(\d+\.\d %\) clipped",
-                     caplog.text)
-    assert re.search(r"16 kHz 15 done, 0 skipped, \d+ file\(s\) with \d+ clipped sample\(s\)",
-                     summary_line(capsys))
+    assert re.search(rf"train_left_msbg/{SIGNAL}\.wav: \d+ of \d+ samples \(\d+\.\d %\) clipped", caplog.text)
+    assert re.search(
+        r"16 kHz 15 done, 0 skipped, \d+ file\(s\) with \d+ clipped sample\(s\)", summary_line(capsys)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,8 +402,12 @@ def small_disk(tmp_path):
     """A 256 KiB tmpfs (needs root and mount rights, else the test is skipped); unmounted after."""
     point = tmp_path / "disk"
     point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
     try:
@@ -391,16 +417,21 @@ def small_disk(tmp_path):
 
 
 def test_full_disk_names_the_file_and_the_fix(cpc1_root, small_disk):
-    with pytest.raises(OSError, match=r"disk/exp/msbg/(train|test)/S\d{5}_L\d{4}_E\d{3}_HL-output\.wav: "
-                       r".*: the disk is full \(0\.\d MiB free\): free some space or write the "
-                       r"outputs elsewhere; a re-run resumes"):
+    with pytest.raises(
+        OSError,
+        match=r"disk/exp/msbg/(train|test)/S\d{5}_L\d{4}_E\d{3}_HL-output\.wav: "
+        r".*: the disk is full \(0\.\d MiB free\): free some space or write the "
+        r"outputs elsewhere; a re-run resumes",
+    ):
         run(cpc1_root, small_disk / "exp")
 
 
 def test_read_only_output_folder_names_the_folder_and_the_fix(cpc1_root, small_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    with pytest.raises(OSError, match=r"disk/exp: Read-only file system: make the folder "
-                       r"writable or write the outputs elsewhere"):
+    with pytest.raises(
+        OSError,
+        match=r"disk/exp: Read-only file system: make the folder " r"writable or write the outputs elsewhere",
+    ):
         run(cpc1_root, small_disk / "exp")
 
 
@@ -408,12 +439,17 @@ def test_msbg_cli_read_only_output_is_one_message(small_disk, tmp_path, capsys):
     sf.write(tmp_path / "a.wav", np.zeros((44100, 2)), 44100, subtype="FLOAT")
     (small_disk / "out").mkdir()
     jobs = tmp_path / "jobs.csv"
-    jobs.write_text(f"input,output,{','.join(LEVEL_COLUMNS)}\n"
-                    f"a.wav,{small_disk / 'out' / 'a.wav'},{','.join(['20'] * 16)}\n")
+    jobs.write_text(
+        f"input,output,{','.join(LEVEL_COLUMNS)}\n"
+        f"a.wav,{small_disk / 'out' / 'a.wav'},{','.join(['20'] * 16)}\n"
+    )
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     assert msbg_cli([str(jobs), "--num-workers", "1", "--quiet"]) == 2
-    assert re.fullmatch(r"error: .*disk/out/a\.wav: Read-only file system: make the folder writable "
-                        r"or write the outputs elsewhere\n", capsys.readouterr().err)
+    assert re.fullmatch(
+        r"error: .*disk/out/a\.wav: Read-only file system: make the folder writable "
+        r"or write the outputs elsewhere\n",
+        capsys.readouterr().err,
+    )
 
 
 def test_libsndfile_system_error_becomes_a_named_os_error(tmp_path, monkeypatch):
@@ -435,8 +471,9 @@ def test_libsndfile_system_error_becomes_a_named_os_error(tmp_path, monkeypatch)
 def test_msbg_cli_refuses_absurd_audiogram_levels(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", np.zeros((44100, 2)), 44100, subtype="FLOAT")
     jobs = tmp_path / "jobs.csv"
-    jobs.write_text(f"input,output,{','.join(LEVEL_COLUMNS)}\n"
-                    f"a.wav,out/a.wav,-500,{','.join(['20'] * 15)}\n")
+    jobs.write_text(
+        f"input,output,{','.join(LEVEL_COLUMNS)}\n" f"a.wav,out/a.wav,-500,{','.join(['20'] * 15)}\n"
+    )
     assert msbg_cli([str(jobs), "--num-workers", "1", "--quiet"]) == 2
     assert "line 2: bad audiogram: audiogram levels must be at least -20 dB HL" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -476,8 +513,14 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path, context):
     script = tmp_path / "orphans.py"
     script.write_text(ORPHAN_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, str(script), context], capture_output=True, text=True,
-                            timeout=120, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script), context],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     pids = [int(p) for p in result.stdout.split()]
     assert result.returncode == -9 and pids, result.stderr
     deadline = time.monotonic() + 30

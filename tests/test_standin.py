@@ -21,10 +21,21 @@ from e032.asr import fine_tuning
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "demo" / "standin_asr"
-TINY_MODEL = ["--d_model=32", "--nhead=4", "--num_encoder_layers=1", "--num_decoder_layers=1", "--d_ffn=64",
-              "--output_neurons=60", "--test_beam_size=3", "--device=cpu", "--noprogressbar"]
-needs_wordnet = pytest.mark.skipif(not (texts.WORDNET_DIR / "data.noun").is_file(),
-                                   reason="WordNet (Debian wordnet-base) not installed: `make standin` installs it")
+TINY_MODEL = [
+    "--d_model=32",
+    "--nhead=4",
+    "--num_encoder_layers=1",
+    "--num_decoder_layers=1",
+    "--d_ffn=64",
+    "--output_neurons=60",
+    "--test_beam_size=3",
+    "--device=cpu",
+    "--noprogressbar",
+]
+needs_wordnet = pytest.mark.skipif(
+    not (texts.WORDNET_DIR / "data.noun").is_file(),
+    reason="WordNet (Debian wordnet-base) not installed: `make standin` installs it",
+)
 
 
 # ------------------------------------------------------------------------------------ the shipped model
@@ -45,12 +56,22 @@ def test_shipped_model_loads_like_librispeech_and_transcribes_heldout_voices(tmp
     with open(samples, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and all(r["spk_id"].split("_")[2] in voices.HELDOUT_TIMBRES for r in rows)
-    stats = fine_tuning.main([
-        str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={REPO / 'demo' / 'asr_demo_overrides.yaml'}",
-        f"--data_folder={SHIPPED}", f"--output_folder={tmp_path}", f"--train_csv={samples}",
-        f"--valid_csv={samples}", f"--test_csv=[{samples}]", f"--number_of_epochs={epochs}",
-        f"--pretrained_save_folder={SHIPPED / 'save'}", f"--tokenizer_file={SHIPPED / 'tokenizer.model'}",
-        "--device=cpu", "--noprogressbar"])
+    stats = fine_tuning.main(
+        [
+            str(REPO / "transformer_cpc1.yaml"),
+            f"--overrides_file={REPO / 'demo' / 'asr_demo_overrides.yaml'}",
+            f"--data_folder={SHIPPED}",
+            f"--output_folder={tmp_path}",
+            f"--train_csv={samples}",
+            f"--valid_csv={samples}",
+            f"--test_csv=[{samples}]",
+            f"--number_of_epochs={epochs}",
+            f"--pretrained_save_folder={SHIPPED / 'save'}",
+            f"--tokenizer_file={SHIPPED / 'tokenizer.model'}",
+            "--device=cpu",
+            "--noprogressbar",
+        ]
+    )
     assert stats["samples"]["WER"] == 0.0
     wer = card.read_wer_file(tmp_path / "wer_samples.txt")
     assert wer["words"] == sum(len(r["wrd"].split()) for r in rows) and wer["errors"] == 0
@@ -58,10 +79,13 @@ def test_shipped_model_loads_like_librispeech_and_transcribes_heldout_voices(tmp
 
 # ------------------------------------------------------------------------------------ the pieces
 def test_wordnet_examples_are_normalised_and_split_reproducibly():
-    line = ('00001740 03 n 01 entity 0 | that which exists; "the comedian drew a lot of laughter"; '
-            '"it cost $5 in 1990"; "too short"')
+    line = (
+        '00001740 03 n 01 entity 0 | that which exists; "the comedian drew a lot of laughter"; '
+        '"it cost $5 in 1990"; "too short"'
+    )
     assert texts.examples_from_lines([line, "  1 This software and database"]) == {
-        "the comedian drew a lot of laughter"}
+        "the comedian drew a lot of laughter"
+    }
     sentences = [f"sentence number {i} here" for i in range(50)]
     a, b = (texts.split_sentences(sentences, 5, 5, seed=3) for _ in range(2))
     assert a == b and not set(a["test"]) & set(a["train"]) and len(a["train"]) == 40
@@ -88,8 +112,9 @@ def test_degradation_is_seeded_finite_and_in_msbg_calibration():
     assert s1 == s2 and np.array_equal(out1, out2) and s3 != s1
     assert np.all(np.isfinite(out1)) and np.all(np.isfinite(out3))
     # digital silence around a low-passed signal used to give NaN in MSBG; the noise floor prevents it
-    silent = np.concatenate([np.zeros(4410), degrade.hearing_aid_like(speech * 0.01, "lowpass",
-                                                                       np.random.default_rng(0))])
+    silent = np.concatenate(
+        [np.zeros(4410), degrade.hearing_aid_like(speech * 0.01, "lowpass", np.random.default_rng(0))]
+    )
     assert np.all(np.isfinite(degrade.simulate_ear(silent, degrade.NAMED_AUDIOGRAMS["mild"], ear)))
     # the output limit
     loud = np.ones(1000)
@@ -110,11 +135,14 @@ def test_on_the_fly_augmentation_keeps_padding_and_follows_the_seed():
     assert torch.allclose(quiet(wavs, torch.ones(4)), wavs * 10 ** (-6 / 20), atol=1e-6)
     # noise alone, at a fixed SNR: the SNR over the valid samples is the one asked for
     for snr_db in (-5.0, 10.0):
-        noisy = augment.StandinAugment(noise_prob=1, snr_db=(snr_db, snr_db), tilt_prob=0, clip_prob=0,
-                                       gain_db=(0.0, 0.0))
+        noisy = augment.StandinAugment(
+            noise_prob=1, snr_db=(snr_db, snr_db), tilt_prob=0, clip_prob=0, gain_db=(0.0, 0.0)
+        )
         out = noisy(wavs, lens)
         mask = augment.valid_mask(lens, wavs.shape[1])
-        measured = 10 * torch.log10(augment.mean_power(wavs * mask, mask) / augment.mean_power(out - wavs * mask, mask))
+        measured = 10 * torch.log10(
+            augment.mean_power(wavs * mask, mask) / augment.mean_power(out - wavs * mask, mask)
+        )
         torch.testing.assert_close(measured, torch.full_like(measured, snr_db), atol=1e-3, rtol=0)
     hparams = {"wav_augment": None}
     add_augmentation(hparams)
@@ -123,13 +151,21 @@ def test_on_the_fly_augmentation_keeps_padding_and_follows_the_seed():
 
 # ------------------------------------------------------------------------------------ the command
 def _make_standin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "demo" / "make_standin.py"), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(REPO / "demo" / "make_standin.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _tree(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @needs_wordnet
@@ -138,8 +174,12 @@ def test_tiny_standin_command_resumes_and_ships_a_loadable_model(tmp_path):
     size = ["--n-train", "10", "--n-valid", "2", "--n-card", "1", "--num-workers", "1"]
     build = tmp_path / "build"
     # corpus: killed part-way, re-run -> the same files as an uninterrupted build elsewhere
-    proc = subprocess.Popen([sys.executable, str(REPO / "demo" / "make_standin.py"), "corpus", "--out", str(build),
-                             *size], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "demo" / "make_standin.py"), "corpus", "--out", str(build), *size],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wav_dir = build / "corpus" / "wav" / "train"
     for _ in range(600):
         if wav_dir.is_dir() and len(list(wav_dir.glob("*.wav"))) >= 3 or proc.poll() is not None:
@@ -152,12 +192,19 @@ def test_tiny_standin_command_resumes_and_ships_a_loadable_model(tmp_path):
     assert _tree(build / "corpus") == _tree(tmp_path / "fresh" / "corpus")
 
     # train one epoch, then ask for two: the re-run resumes at epoch 2
-    one = _make_standin("train", "--out", str(build), *TINY_MODEL, "--number_of_epochs=1", "--stage_one_epochs=1")
+    one = _make_standin(
+        "train", "--out", str(build), *TINY_MODEL, "--number_of_epochs=1", "--stage_one_epochs=1"
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = _make_standin("train", "--out", str(build), *TINY_MODEL, "--number_of_epochs=2", "--stage_one_epochs=2")
+    two = _make_standin(
+        "train", "--out", str(build), *TINY_MODEL, "--number_of_epochs=2", "--stage_one_epochs=2"
+    )
     assert two.returncode == 0, two.stderr[-3000:]
-    log = [line.split(",")[0] for line in (build / "train" / "train_log.txt").read_text().splitlines()
-           if line.startswith("epoch:")]
+    log = [
+        line.split(",")[0]
+        for line in (build / "train" / "train_log.txt").read_text().splitlines()
+        if line.startswith("epoch:")
+    ]
     assert log == ["epoch: 1", "epoch: 2"]
 
     shipped = _make_standin("card", "--out", str(build), "--ship", str(tmp_path / "ship"))
@@ -165,15 +212,23 @@ def test_tiny_standin_command_resumes_and_ships_a_loadable_model(tmp_path):
     assert card.check_shipped(tmp_path / "ship") == []
     model_card = card.read_json(tmp_path / "ship" / "standin_card.json")
     assert model_card["model"]["epochs"] == 2 and set(model_card["wer_percent"]) == {
-        c[0] for c in corpus.CARD_CONDITIONS}
+        c[0] for c in corpus.CARD_CONDITIONS
+    }
     from hyperpyyaml import load_hyperpyyaml
 
     from e032.asr.checkpoint import load_save_folder
 
-    tiny = {k.lstrip("-").split("=")[0]: fine_tuning.load_yaml(k.split("=", 1)[1])
-            for k in TINY_MODEL if k.count("=") == 1 and "device" not in k}
-    overrides = {**fine_tuning.read_overrides_file(str(REPO / "demo" / "asr_demo_overrides.yaml")), **tiny,
-                 "data_folder": str(tmp_path), "output_folder": str(tmp_path)}
+    tiny = {
+        k.lstrip("-").split("=")[0]: fine_tuning.load_yaml(k.split("=", 1)[1])
+        for k in TINY_MODEL
+        if k.count("=") == 1 and "device" not in k
+    }
+    overrides = {
+        **fine_tuning.read_overrides_file(str(REPO / "demo" / "asr_demo_overrides.yaml")),
+        **tiny,
+        "data_folder": str(tmp_path),
+        "output_folder": str(tmp_path),
+    }
     with open(REPO / "transformer_cpc1.yaml", encoding="utf-8") as f:
         hparams = load_hyperpyyaml(f, overrides)
     assert load_save_folder(hparams["model"], hparams["normalize"], tmp_path / "ship" / "save").epoch == 2

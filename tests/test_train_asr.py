@@ -37,15 +37,31 @@ N_BUFFER_ELEMENTS_FULL = 1_921_795  # positional encoding 1 920 000 + BatchNorm 
 def tiny_args(out: Path, *extra: str) -> list[str]:
     """Command line of a tiny run (the architecture of the tiny 0.5.9 checkpoint)."""
     return [
-        str(YAML), f"--data_folder={DATA}", f"--output_folder={out}",
-        f"--train_csv={DATA / 'train.csv'}", f"--valid_csv={DATA / 'valid.csv'}",
+        str(YAML),
+        f"--data_folder={DATA}",
+        f"--output_folder={out}",
+        f"--train_csv={DATA / 'train.csv'}",
+        f"--valid_csv={DATA / 'valid.csv'}",
         f"--test_csv=[{DATA / 'test.csv'}]",
-        f"--tokenizer_file={DATA / 'tokenizer_100.model'}", "--output_neurons=100",
-        "--d_model=32", "--nhead=4", "--num_encoder_layers=2", "--num_decoder_layers=2", "--d_ffn=64",
-        "--cnn_channels=[8, 16, 16]", "--transformer_input_size=320",
-        "--batch_size=4", "--gradient_accumulation=1", "--n_warmup_steps=4",
-        "--valid_search_interval=1", "--valid_beam_size=2", "--test_beam_size=3",
-        "--ckpt_interval_minutes=0", "--torch_num_threads=1", "--device=cpu", "--noprogressbar",
+        f"--tokenizer_file={DATA / 'tokenizer_100.model'}",
+        "--output_neurons=100",
+        "--d_model=32",
+        "--nhead=4",
+        "--num_encoder_layers=2",
+        "--num_decoder_layers=2",
+        "--d_ffn=64",
+        "--cnn_channels=[8, 16, 16]",
+        "--transformer_input_size=320",
+        "--batch_size=4",
+        "--gradient_accumulation=1",
+        "--n_warmup_steps=4",
+        "--valid_search_interval=1",
+        "--valid_beam_size=2",
+        "--test_beam_size=3",
+        "--ckpt_interval_minutes=0",
+        "--torch_num_threads=1",
+        "--device=cpu",
+        "--noprogressbar",
         *extra,
     ]
 
@@ -106,6 +122,7 @@ def test_training_lowers_the_loss_then_validation_and_test_give_wer(tmp_path):
 def test_waveform_augmentation_hook_changes_training_only(tmp_path):
     """``wav_augment`` is null in the recipe; set through ``main(customize=...)`` it changes the training
     batches only (the demo's stand-in uses this)."""
+
     def first_losses(name: str, customize=None) -> tuple[float, ...]:
         out = tmp_path / name
         train_asr.main(tiny_args(out, "--number_of_epochs=1", "--stage_one_epochs=10"), customize=customize)
@@ -137,8 +154,9 @@ def test_stage_two_switches_to_sgd_and_noam_overrides_its_lr(tmp_path):
     assert lr_sgd_epoch2 == pytest.approx(32**-0.5 * min(steps**-0.5, steps * 4**-1.5), rel=1e-3)
 
     out2 = tmp_path / "fixed"
-    train_asr.main(tiny_args(out2, "--number_of_epochs=2", "--stage_one_epochs=1",
-                             "--noam_overrides_sgd_lr=False"))
+    train_asr.main(
+        tiny_args(out2, "--number_of_epochs=2", "--stage_one_epochs=1", "--noam_overrides_sgd_lr=False")
+    )
     lr_fixed = float(re.search(r"lr: ([0-9.e+-]+)", epoch_lines(out2)[1]).group(1))
     assert lr_fixed == pytest.approx(2.5e-5)
 
@@ -220,17 +238,37 @@ def test_fine_tunes_from_the_tiny_speechbrain_05_checkpoint(tmp_path):
     out = tmp_path / "ft"
     pretrained = tmp_path / "pretrained"
     shutil.copytree(DATA / "tiny_ckpt_05x", pretrained)
-    results = train_asr.main(tiny_args(out, f"--pretrained_save_folder={pretrained / 'save'}",
-                                       "--number_of_epochs=121", "--stage_one_epochs=90"))
+    results = train_asr.main(
+        tiny_args(
+            out,
+            f"--pretrained_save_folder={pretrained / 'save'}",
+            "--number_of_epochs=121",
+            "--stage_one_epochs=90",
+        )
+    )
     lines = epoch_lines(out)
     assert len(lines) == 1 and lines[0].startswith("epoch: 121") and "optimizer: SGD" in lines[0]
     assert noam_steps(out) == 1500 + 2  # the LibriSpeech-style step count goes on
     assert results["test"]["WER"] >= 0
     # a second run of the same command finds the experiment finished and changes nothing
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix in (".ckpt", ".txt", ".yaml")
-              and p.name not in ("train_log.txt", "log.txt", "hyperparams.yaml")}
-    assert train_asr.main(tiny_args(out, f"--pretrained_save_folder={pretrained / 'save'}",
-                                    "--number_of_epochs=121", "--stage_one_epochs=90")) == {}
+    before = {
+        p: p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file()
+        and p.suffix in (".ckpt", ".txt", ".yaml")
+        and p.name not in ("train_log.txt", "log.txt", "hyperparams.yaml")
+    }
+    assert (
+        train_asr.main(
+            tiny_args(
+                out,
+                f"--pretrained_save_folder={pretrained / 'save'}",
+                "--number_of_epochs=121",
+                "--stage_one_epochs=90",
+            )
+        )
+        == {}
+    )
     after = {p: p.read_bytes() for p in before if p.exists()}
     assert after == before and len(epoch_lines(out)) == 1
 
@@ -238,13 +276,17 @@ def test_fine_tunes_from_the_tiny_speechbrain_05_checkpoint(tmp_path):
 def test_ddp_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd = [*torchrun, str(REPO / "train_asr.py"), *tiny_args(out, "--number_of_epochs=1", "--stage_one_epochs=10")]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        *torchrun,
+        str(REPO / "train_asr.py"),
+        *tiny_args(out, "--number_of_epochs=1", "--stage_one_epochs=10"),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(epoch_lines(out)) == 1
     assert noam_steps(out) == 1  # 8 utterances split over 2 processes of batch 4: one update each, in step
-
 
 
 SLOW_PUBLISH = """
@@ -269,13 +311,18 @@ def test_ddp_does_not_deadlock_when_a_checkpoint_is_published_late(tmp_path):
     script.write_text(SLOW_PUBLISH.format(repo=str(REPO)))
     out = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd = [*torchrun, str(script), *tiny_args(out, "--number_of_epochs=3", "--stage_one_epochs=10",
-                                              "--valid_search_interval=100")]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        *torchrun,
+        str(script),
+        *tiny_args(out, "--number_of_epochs=3", "--stage_one_epochs=10", "--valid_search_interval=100"),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(epoch_lines(out)) == 3
     assert len(list((out / "save").glob("CKPT+*"))) == 1  # averaged model only, older ones deleted
+
 
 # ---------------------------------------------------------------------------------- device
 def test_device_defaults_to_cpu_without_cuda_and_can_be_overridden(monkeypatch):
@@ -292,7 +339,8 @@ def test_overrides_file_applies_before_command_line_overrides(tmp_path):
     overrides = tmp_path / "sizes.yaml"
     overrides.write_text("d_model: 64\nnhead: 2\nlr_adam: 0.5\n")
     _, run_opts, merged = train_asr.parse_command_line(
-        [str(YAML), f"--overrides_file={overrides}", "--nhead=4", "--device=cpu"])
+        [str(YAML), f"--overrides_file={overrides}", "--nhead=4", "--device=cpu"]
+    )
     assert merged == {"d_model": 64, "nhead": 4, "lr_adam": 0.5}
     assert run_opts.device == "cpu"
     with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
@@ -373,5 +421,6 @@ def test_overrides_are_read_as_yaml_1_2_like_hyperpyyaml(tmp_path):
     overrides_file = tmp_path / "o.yaml"
     overrides_file.write_text("lr_sgd: 2e-5\ncnn_channels: [8, 16, 16]\n")
     _, _, overrides = train_asr.parse_command_line(
-        [str(YAML), f"--overrides_file={overrides_file}", "--lr_adam=1e-3"])
+        [str(YAML), f"--overrides_file={overrides_file}", "--lr_adam=1e-3"]
+    )
     assert overrides == {"lr_sgd": 2e-5, "cnn_channels": [8, 16, 16], "lr_adam": 1e-3}

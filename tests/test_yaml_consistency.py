@@ -42,11 +42,14 @@ def test_every_asr_yaml_key_is_read():
     text = (REPO / "transformer_cpc1.yaml").read_text()
     code = code_text()
     read_by_speechbrain = set(RunOptions().as_dict())
-    dead = [key for key in top_level_keys(text)
-            if not key.startswith("__")  # HyperPyYAML runs these on load (e.g. __set_seed)
-            and key not in read_by_speechbrain
-            and f"<{key}>" not in text
-            and not named_in_code(key, code)]
+    dead = [
+        key
+        for key in top_level_keys(text)
+        if not key.startswith("__")  # HyperPyYAML runs these on load (e.g. __set_seed)
+        and key not in read_by_speechbrain
+        and f"<{key}>" not in text
+        and not named_in_code(key, code)
+    ]
     assert dead == [], f"keys of transformer_cpc1.yaml nobody reads: {dead}"
 
 
@@ -56,10 +59,14 @@ def test_every_recipe_config_key_is_read():
     code = code_text()
     ear_parameters = set(inspect.signature(msbg.Ear).parameters)
     keys = re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*):", text, flags=re.M)
-    dead = [key for key in dict.fromkeys(keys)
-            if key not in HYDRA_KEYS and key not in ear_parameters
-            and not re.search(rf"\$\{{[^}}]*\b{re.escape(key)}\b", text)
-            and not named_in_code(key, code)]
+    dead = [
+        key
+        for key in dict.fromkeys(keys)
+        if key not in HYDRA_KEYS
+        and key not in ear_parameters
+        and not re.search(rf"\$\{{[^}}]*\b{re.escape(key)}\b", text)
+        and not named_in_code(key, code)
+    ]
     assert dead == [], f"keys of config.yaml nobody reads: {dead}"
 
 

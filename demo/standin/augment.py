@@ -82,15 +82,26 @@ def tilt(wavs: torch.Tensor, slope_db_per_octave: torch.Tensor) -> torch.Tensor:
 class StandinAugment(torch.nn.Module):
     """Random noise, tilt, clipping and gain per utterance (module docstring); padding stays zero."""
 
-    def __init__(self, noise_prob: float = 0.5, snr_db: Sequence[float] = (-5.0, 25.0),
-                 tilt_prob: float = 0.3, tilt_db_per_octave: Sequence[float] = (-6.0, 6.0),
-                 clip_prob: float = 0.1, clip_x_rms: Sequence[float] = (1.0, 3.0),
-                 gain_db: Sequence[float] = (-20.0, 10.0), n_babble_talkers: int = 4):
+    def __init__(
+        self,
+        noise_prob: float = 0.5,
+        snr_db: Sequence[float] = (-5.0, 25.0),
+        tilt_prob: float = 0.3,
+        tilt_db_per_octave: Sequence[float] = (-6.0, 6.0),
+        clip_prob: float = 0.1,
+        clip_x_rms: Sequence[float] = (1.0, 3.0),
+        gain_db: Sequence[float] = (-20.0, 10.0),
+        n_babble_talkers: int = 4,
+    ):
         super().__init__()
         for name, value in (("noise_prob", noise_prob), ("tilt_prob", tilt_prob), ("clip_prob", clip_prob)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
-        self.noise_prob, self.tilt_prob, self.clip_prob = float(noise_prob), float(tilt_prob), float(clip_prob)
+        self.noise_prob, self.tilt_prob, self.clip_prob = (
+            float(noise_prob),
+            float(tilt_prob),
+            float(clip_prob),
+        )
         self.snr_db, self.tilt_db_per_octave = tuple(snr_db), tuple(tilt_db_per_octave)
         self.clip_x_rms, self.gain_db = tuple(clip_x_rms), tuple(gain_db)
         self.n_babble_talkers = int(n_babble_talkers)
@@ -102,19 +113,28 @@ class StandinAugment(torch.nn.Module):
         wavs = wavs * mask
         power = mean_power(wavs, mask)
         kinds = torch.randint(0, 4, (batch,), device=wavs.device)
-        candidates = torch.stack([speech_shaped_noise(wavs, mask),
-                                  babble(wavs, mask, self.n_babble_talkers),
-                                  coloured_noise(wavs.shape, 1.0, wavs), coloured_noise(wavs.shape, 0.0, wavs)])
+        candidates = torch.stack(
+            [
+                speech_shaped_noise(wavs, mask),
+                babble(wavs, mask, self.n_babble_talkers),
+                coloured_noise(wavs.shape, 1.0, wavs),
+                coloured_noise(wavs.shape, 0.0, wavs),
+            ]
+        )
         noise = candidates[kinds, torch.arange(batch)] * mask
         snr_db = _uniform(*self.snr_db, batch, wavs)
         scale = torch.sqrt(power / mean_power(noise, mask).clamp_min(POWER_FLOOR) * 10.0 ** (-snr_db / 10.0))
         noisy = torch.rand(batch, device=wavs.device) < self.noise_prob
         wavs = wavs + torch.where(noisy, scale, torch.zeros_like(scale))[:, None] * noise
         tilted = torch.rand(batch, device=wavs.device) < self.tilt_prob
-        slopes = torch.where(tilted, _uniform(*self.tilt_db_per_octave, batch, wavs), torch.zeros(batch).to(wavs))
+        slopes = torch.where(
+            tilted, _uniform(*self.tilt_db_per_octave, batch, wavs), torch.zeros(batch).to(wavs)
+        )
         wavs = torch.where(tilted[:, None], tilt(wavs, slopes), wavs) * mask
         limit = _uniform(*self.clip_x_rms, batch, wavs) * mean_power(wavs, mask).sqrt()
         clipped = torch.rand(batch, device=wavs.device) < self.clip_prob
-        wavs = torch.where(clipped[:, None], torch.maximum(torch.minimum(wavs, limit[:, None]), -limit[:, None]), wavs)
+        wavs = torch.where(
+            clipped[:, None], torch.maximum(torch.minimum(wavs, limit[:, None]), -limit[:, None]), wavs
+        )
         gain = 10.0 ** (_uniform(*self.gain_db, batch, wavs) / 20.0)
         return wavs * gain[:, None] * mask

@@ -15,14 +15,19 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
-from . import augment, degrade, voices
-from .corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
 from e032.asr.checkpoint import list_checkpoints, torch_load
 from e032.io import read_json, write_csv_atomic, write_json_atomic
 from e032.manifests import CSV_HEADER, read_manifest
 
+from . import augment, degrade, voices
+from .corpus import CARD_CONDITIONS, CARD_SPEECH_LEVEL_DB_SPL, DEGRADED_FRACTION
+
 SHIPPED_CKPT_FILES: Final[tuple[str, ...]] = (
-    "CKPT.yaml", "model.ckpt", "normalizer.ckpt", "counter.ckpt", "noam_scheduler.ckpt",
+    "CKPT.yaml",
+    "model.ckpt",
+    "normalizer.ckpt",
+    "counter.ckpt",
+    "noam_scheduler.ckpt",
 )
 SHIPPED_CKPT_NAME: Final[str] = "CKPT+standin"
 N_SAMPLES: Final[int] = 2
@@ -68,8 +73,16 @@ def _pick_samples(corpus: Path, per_utt: dict[str, float], ship: Path) -> list[l
     (ship / "samples").mkdir(parents=True, exist_ok=True)
     for row in rows:
         shutil.copyfile(row.wav, ship / "samples" / f"{row.id}.wav")
-    return [[row.id, row.columns["duration"], f"$data_root/samples/{row.id}.wav",
-             row.columns["spk_id"], row.columns["wrd"]] for row in rows]
+    return [
+        [
+            row.id,
+            row.columns["duration"],
+            f"$data_root/samples/{row.id}.wav",
+            row.columns["spk_id"],
+            row.columns["wrd"],
+        ]
+        for row in rows
+    ]
 
 
 def ship(build: Path, ship_dir: Path, repo: Path, stage_times: dict[str, float]) -> dict:
@@ -85,30 +98,49 @@ def ship(build: Path, ship_dir: Path, repo: Path, stage_times: dict[str, float])
     shutil.copyfile(train / "save" / "tokenizer.model", ship_dir / "tokenizer.model")
     wers = {name: read_wer_file(train / f"wer_card_{name}.txt") for name, *_ in CARD_CONDITIONS}
     samples = _pick_samples(corpus, wers["clean"]["per_utterance"], ship_dir)
-    write_csv_atomic(ship_dir / "samples" / "samples.csv", ["ID", "duration", "wav", "spk_id", "wrd"], samples)
+    write_csv_atomic(
+        ship_dir / "samples" / "samples.csv", ["ID", "duration", "wav", "spk_id", "wrd"], samples
+    )
     state = torch_load(target / "model.ckpt")
     card = {
-        "model": {"architecture": "transformer_cpc1.yaml + demo/asr_demo_overrides.yaml",
-                  "overrides": read_overrides(repo), "n_parameters": count_parameters(state),
-                  "epochs": int((target / "counter.ckpt").read_text().strip()),
-                  "noam_steps": int(torch_load(target / "noam_scheduler.ckpt")["n_steps"])},
-        "data": {**{k: v for k, v in read_json(corpus / "corpus.json").items() if k != "csv_sha256"},
-                 "text_source": "WordNet 3.0 example sentences (Debian wordnet-base), demo/standin/texts.py",
-                 "degraded_fraction": DEGRADED_FRACTION},
-        "voices": {"espeak_dialects": list(voices.ESPEAK_DIALECTS),
-                   "espeak_train_timbres": list(voices.ESPEAK_TRAIN_TIMBRES),
-                   "flite_timbres": list(voices.FLITE_TIMBRES), "heldout_timbres": list(voices.HELDOUT_TIMBRES),
-                   "heldout_dialects": list(voices.HELDOUT_DIALECTS)},
-        "augmentation": {"offline": _constants(degrade), "on_the_fly": _constants(augment)
-                         | {"defaults": "demo/standin/augment.py StandinAugment()"}},
-        "card_conditions": {"sets": "held-out sentences x held-out voices, one utterance per sentence",
-                            "msbg_speech_level_db_spl": CARD_SPEECH_LEVEL_DB_SPL,
-                            "audiograms_db_hl": {k: list(v) for k, v in degrade.NAMED_AUDIOGRAMS.items()}},
+        "model": {
+            "architecture": "transformer_cpc1.yaml + demo/asr_demo_overrides.yaml",
+            "overrides": read_overrides(repo),
+            "n_parameters": count_parameters(state),
+            "epochs": int((target / "counter.ckpt").read_text().strip()),
+            "noam_steps": int(torch_load(target / "noam_scheduler.ckpt")["n_steps"]),
+        },
+        "data": {
+            **{k: v for k, v in read_json(corpus / "corpus.json").items() if k != "csv_sha256"},
+            "text_source": "WordNet 3.0 example sentences (Debian wordnet-base), demo/standin/texts.py",
+            "degraded_fraction": DEGRADED_FRACTION,
+        },
+        "voices": {
+            "espeak_dialects": list(voices.ESPEAK_DIALECTS),
+            "espeak_train_timbres": list(voices.ESPEAK_TRAIN_TIMBRES),
+            "flite_timbres": list(voices.FLITE_TIMBRES),
+            "heldout_timbres": list(voices.HELDOUT_TIMBRES),
+            "heldout_dialects": list(voices.HELDOUT_DIALECTS),
+        },
+        "augmentation": {
+            "offline": _constants(degrade),
+            "on_the_fly": _constants(augment) | {"defaults": "demo/standin/augment.py StandinAugment()"},
+        },
+        "card_conditions": {
+            "sets": "held-out sentences x held-out voices, one utterance per sentence",
+            "msbg_speech_level_db_spl": CARD_SPEECH_LEVEL_DB_SPL,
+            "audiograms_db_hl": {k: list(v) for k, v in degrade.NAMED_AUDIOGRAMS.items()},
+        },
         "wer_percent": {name: w["wer_percent"] for name, w in wers.items()},
         "wer_words": {name: w["words"] for name, w in wers.items()},
-        "command": "make standin", "commit": _git_commit(repo), "stage_times_s": stage_times,
-        "sha256": {p.relative_to(ship_dir).as_posix(): sha256(p) for p in sorted(ship_dir.rglob("*"))
-                   if p.is_file() and p.name != "standin_card.json"},
+        "command": "make standin",
+        "commit": _git_commit(repo),
+        "stage_times_s": stage_times,
+        "sha256": {
+            p.relative_to(ship_dir).as_posix(): sha256(p)
+            for p in sorted(ship_dir.rglob("*"))
+            if p.is_file() and p.name != "standin_card.json"
+        },
     }
     write_json_atomic(ship_dir / "standin_card.json", card)
     return card
@@ -129,13 +161,18 @@ def read_overrides(repo: Path) -> dict:
 
 def _constants(module) -> dict:
     """A module's upper-case numeric and string constants (its documented settings)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(module).items()
-            if k.isupper() and isinstance(v, (int, float, str, tuple)) and not k.startswith("_")}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in vars(module).items()
+        if k.isupper() and isinstance(v, int | float | str | tuple) and not k.startswith("_")
+    }
 
 
 def check_shipped(ship_dir: Path) -> list[str]:
     """Files whose sha256 differs from the card (empty when everything matches)."""
     card = read_json(ship_dir / "standin_card.json")
-    return [name for name, digest in card["sha256"].items()
-            if not (ship_dir / name).is_file() or sha256(ship_dir / name) != digest]
-
+    return [
+        name
+        for name, digest in card["sha256"].items()
+        if not (ship_dir / name).is_file() or sha256(ship_dir / name) != digest
+    ]

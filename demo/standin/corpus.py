@@ -28,13 +28,14 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from . import degrade
-from .texts import split_sentences, wordnet_sentences
-from .voices import VoiceSetting, draw_voice
 from e032.io import atomic_path, write_csv_atomic, write_json_atomic
 from e032.minicpc1.tts import speak
 from e032.resample import resample
 from msbg.parallel import default_num_workers, pin_threads
+
+from . import degrade
+from .texts import split_sentences, wordnet_sentences
+from .voices import VoiceSetting, draw_voice
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,13 @@ CARD_SPEECH_LEVEL_DB_SPL: Final[float] = 80.0  # speech level of the card's MSBG
 #: the model card's conditions: (name, noise kind or None, SNR dB, named audiogram or None)
 CARD_CONDITIONS: Final[tuple[tuple[str, str | None, float, str | None], ...]] = (
     ("clean", None, 0.0, None),
-    ("ssn_10", "speech_shaped", 10.0, None), ("ssn_5", "speech_shaped", 5.0, None),
+    ("ssn_10", "speech_shaped", 10.0, None),
+    ("ssn_5", "speech_shaped", 5.0, None),
     ("ssn_0", "speech_shaped", 0.0, None),
-    ("babble_10", "babble", 10.0, None), ("babble_5", "babble", 5.0, None),
-    ("msbg_mild", None, 0.0, "mild"), ("msbg_moderate", None, 0.0, "moderate"),
+    ("babble_10", "babble", 10.0, None),
+    ("babble_5", "babble", 5.0, None),
+    ("msbg_mild", None, 0.0, "mild"),
+    ("msbg_moderate", None, 0.0, "moderate"),
     ("msbg_severe", None, 0.0, "severe"),
 )
 PART_CODES: Final[dict[str, int]] = {"train": 0, "valid": 1, "card": 2, "babble": 3}
@@ -81,7 +85,9 @@ class Job:
 
     @property
     def utt_id(self) -> str:
-        return f"{self.part}_{self.index:05d}" + ("" if self.part in ("train", "valid") else f"_{self.condition}")
+        return f"{self.part}_{self.index:05d}" + (
+            "" if self.part in ("train", "valid") else f"_{self.condition}"
+        )
 
 
 def _rng(seed: int, part: str, index: int) -> np.random.Generator:
@@ -106,7 +112,9 @@ def _init_worker(babble_sentences: list[str], seed: int) -> None:
     from msbg import Ear
 
     _EAR = Ear()  # the defaults are E032's MSBGEar (ff, 100 dB SPL, ahr 20)
-    _BABBLE_POOL[:] = [_tts_44k(s, draw_voice(_rng(seed, "babble", i))) for i, s in enumerate(babble_sentences)]
+    _BABBLE_POOL[:] = [
+        _tts_44k(s, draw_voice(_rng(seed, "babble", i))) for i, s in enumerate(babble_sentences)
+    ]
 
 
 def _normalise(signal: npt.NDArray[np.float64], level_dbfs: float) -> npt.NDArray[np.float64]:
@@ -124,25 +132,39 @@ def render(job: Job) -> tuple[npt.NDArray[np.float64], str, dict]:
     voice = _voice(job, rng)
     speech = _tts_44k(job.sentence, voice)
     if job.condition == "clean":
-        return _normalise(resample(speech, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER), CLEAN_LEVEL_DBFS), voice.name, {}
+        return (
+            _normalise(resample(speech, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER), CLEAN_LEVEL_DBFS),
+            voice.name,
+            {},
+        )
     if job.condition == "degraded":
         signal, settings = degrade.degrade(speech, _BABBLE_POOL, rng, _EAR)
         return resample(signal, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER), voice.name, settings
     _, noise, snr_db, audiogram = next(c for c in CARD_CONDITIONS if c[0] == job.condition)
     if audiogram is not None:
         speech = _normalise(speech, CARD_SPEECH_LEVEL_DB_SPL - degrade.FULL_SCALE_DB_SPL)
-        signal = degrade.simulate_ear(degrade.mix(speech, "none", 0.0, [], rng), degrade.NAMED_AUDIOGRAMS[audiogram], _EAR)
+        signal = degrade.simulate_ear(
+            degrade.mix(speech, "none", 0.0, [], rng), degrade.NAMED_AUDIOGRAMS[audiogram], _EAR
+        )
     else:
         signal = degrade.mix(speech, noise or "none", snr_db, _BABBLE_POOL, rng)
         signal = _normalise(signal, CLEAN_LEVEL_DBFS)
-    return resample(signal, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER), voice.name, {"condition": job.condition}
+    return (
+        resample(signal, degrade.SAMPLE_RATE, SAMPLE_RATE, RESAMPLER),
+        voice.name,
+        {"condition": job.condition},
+    )
 
 
 def run_job(job: Job) -> tuple[str, float, str]:
     """Write the job's WAV (unless present) and return (utt_id, duration s, voice name)."""
     if job.wav.is_file():
         info = sf.info(job.wav)
-        return job.utt_id, info.frames / info.samplerate, _voice(job, _rng(job.seed, job.part, job.index)).name
+        return (
+            job.utt_id,
+            info.frames / info.samplerate,
+            _voice(job, _rng(job.seed, job.part, job.index)).name,
+        )
     signal, voice, settings = render(job)
     if not np.all(np.isfinite(signal)):
         raise ValueError(f"{job.utt_id}: the rendered signal is not finite (settings {settings})")
@@ -157,9 +179,10 @@ def run_job(job: Job) -> tuple[str, float, str]:
 
 def plan(cfg: CorpusConfig, out: Path) -> tuple[dict[str, list[Job]], list[str], dict[str, int]]:
     """Jobs per CSV name, the babble sentences, and the sentence counts."""
-    parts = split_sentences(wordnet_sentences(), n_test=cfg.n_card, n_valid=cfg.n_valid + N_BABBLE_POOL,
-                            seed=cfg.seed)
-    babble_sentences = parts["valid"][cfg.n_valid:]
+    parts = split_sentences(
+        wordnet_sentences(), n_test=cfg.n_card, n_valid=cfg.n_valid + N_BABBLE_POOL, seed=cfg.seed
+    )
+    babble_sentences = parts["valid"][cfg.n_valid :]
     jobs: dict[str, list[Job]] = {}
     for part, n in (("train", cfg.n_train), ("valid", cfg.n_valid)):
         sentences = parts[part] if part == "valid" else parts["train"]
@@ -169,25 +192,38 @@ def plan(cfg: CorpusConfig, out: Path) -> tuple[dict[str, list[Job]], list[str],
             rows.append(Job(part, i, sentences[i % len(sentences)], condition, cfg.seed, Path()))
         jobs[part] = [_with_wav(j, out) for j in rows]
     for name, *_ in CARD_CONDITIONS:
-        jobs[f"card_{name}"] = [_with_wav(Job("card", i, s, name, cfg.seed, Path()), out)
-                                for i, s in enumerate(parts["test"])]
-    counts = {"train_sentences": len(parts["train"]), "valid_sentences": cfg.n_valid,
-              "heldout_sentences": len(parts["test"]), "babble_sentences": len(babble_sentences)}
+        jobs[f"card_{name}"] = [
+            _with_wav(Job("card", i, s, name, cfg.seed, Path()), out) for i, s in enumerate(parts["test"])
+        ]
+    counts = {
+        "train_sentences": len(parts["train"]),
+        "valid_sentences": cfg.n_valid,
+        "heldout_sentences": len(parts["test"]),
+        "babble_sentences": len(babble_sentences),
+    }
     return jobs, babble_sentences, counts
 
 
 def _with_wav(job: Job, out: Path) -> Job:
     folder = job.part if job.part != "card" else f"card/{job.condition}"
-    return Job(job.part, job.index, job.sentence, job.condition, job.seed, out / "wav" / folder / f"{job.utt_id}.wav")
+    return Job(
+        job.part, job.index, job.sentence, job.condition, job.seed, out / "wav" / folder / f"{job.utt_id}.wav"
+    )
 
 
-def _run_all(jobs: list[Job], babble_sentences: list[str], seed: int, n_workers: int) -> Iterator[tuple[str, float, str]]:
+def _run_all(
+    jobs: list[Job], babble_sentences: list[str], seed: int, n_workers: int
+) -> Iterator[tuple[str, float, str]]:
     if n_workers <= 1:
         _init_worker(babble_sentences, seed)
         yield from map(run_job, jobs)
         return
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(babble_sentences, seed)) as pool:
+    with ProcessPoolExecutor(
+        n_workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(babble_sentences, seed),
+    ) as pool:
         yield from pool.map(run_job, jobs, chunksize=max(1, min(64, len(jobs) // (8 * n_workers))))
 
 
@@ -206,13 +242,31 @@ def build(cfg: CorpusConfig, out: Path) -> dict:
         if (k + 1) % 1000 == 0:
             logger.info("%d / %d utterances", k + 1, len(all_jobs))
     for name, rows in jobs.items():
-        write_csv_atomic(out / f"{name}.csv", CSV_HEADER, [
-            [j.utt_id, f"{results[j.utt_id][0]:.4f}", "$data_root/" + j.wav.relative_to(out).as_posix(),
-             results[j.utt_id][1], j.sentence.upper(), j.condition] for j in rows])
+        write_csv_atomic(
+            out / f"{name}.csv",
+            CSV_HEADER,
+            [
+                [
+                    j.utt_id,
+                    f"{results[j.utt_id][0]:.4f}",
+                    "$data_root/" + j.wav.relative_to(out).as_posix(),
+                    results[j.utt_id][1],
+                    j.sentence.upper(),
+                    j.condition,
+                ]
+                for j in rows
+            ],
+        )
     hours = sum(d for d, _ in results.values()) / 3600
-    summary = {"config": cfg.__dict__, **counts, "hours": round(hours, 3), "n_utterances": len(results),
-               "degraded_fraction": DEGRADED_FRACTION, "card_conditions": [c[0] for c in CARD_CONDITIONS],
-               "csv_sha256": {name: _sha256(out / f"{name}.csv") for name in jobs}}
+    summary = {
+        "config": cfg.__dict__,
+        **counts,
+        "hours": round(hours, 3),
+        "n_utterances": len(results),
+        "degraded_fraction": DEGRADED_FRACTION,
+        "card_conditions": [c[0] for c in CARD_CONDITIONS],
+        "csv_sha256": {name: _sha256(out / f"{name}.csv") for name in jobs},
+    }
     write_json_atomic(out / "corpus.json", summary)
     return summary
 

@@ -97,8 +97,9 @@ def pink_noise(n_samples: int, rng: np.random.Generator) -> npt.NDArray[np.float
     return noise / max(rms(noise), 1e-20)
 
 
-def make_noise(kind: str, n_samples: int, babble_pool: Sequence[npt.NDArray[np.float64]],
-               rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def make_noise(
+    kind: str, n_samples: int, babble_pool: Sequence[npt.NDArray[np.float64]], rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
     """Unit-RMS noise of ``kind`` (babble: a sum of random pool utterances at random offsets)."""
     if kind == "speech_shaped":
         return speech_shaped_noise(n_samples / SAMPLE_RATE + 1.0, SAMPLE_RATE, 0.0, rng)[:n_samples]
@@ -112,12 +113,13 @@ def make_noise(kind: str, n_samples: int, babble_pool: Sequence[npt.NDArray[np.f
     for index in rng.choice(len(babble_pool), size=int(rng.integers(*BABBLE_TALKERS, endpoint=True))):
         talker = np.resize(babble_pool[index], n_samples + SAMPLE_RATE)  # repeated to cover the span
         start = int(rng.integers(0, SAMPLE_RATE))
-        out += talker[start:start + n_samples] / max(rms(babble_pool[index]), 1e-20)
+        out += talker[start : start + n_samples] / max(rms(babble_pool[index]), 1e-20)
     return out / max(rms(out), 1e-20)
 
 
-def hearing_aid_like(signal: npt.NDArray[np.float64], process: str,
-                     rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def hearing_aid_like(
+    signal: npt.NDArray[np.float64], process: str, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
     """Apply one hearing-aid-like ``process`` (see :data:`HA_PROCESSES`) with random settings."""
     if process == "none":
         return signal
@@ -127,7 +129,7 @@ def hearing_aid_like(signal: npt.NDArray[np.float64], process: str,
         freqs = np.concatenate(([0.0], EQ_BAND_HZ, [SAMPLE_RATE / 2]))
         gains = 10.0 ** (np.concatenate((gains_db[:1], gains_db, gains_db[-1:])) / 20.0)
         taps = firwin2(EQ_TAPS, freqs, gains, fs=SAMPLE_RATE)
-        return oaconvolve(signal, taps)[EQ_TAPS // 2:EQ_TAPS // 2 + len(signal)]
+        return oaconvolve(signal, taps)[EQ_TAPS // 2 : EQ_TAPS // 2 + len(signal)]
     if process == "compressor":
         smooth = np.exp(-1.0 / (COMPRESSION_TAU_S * SAMPLE_RATE))
         envelope = np.sqrt(sosfilt(np.array([[1 - smooth, 0, 0, 1, -smooth, 0]]), signal**2).clip(1e-20))
@@ -144,15 +146,22 @@ def hearing_aid_like(signal: npt.NDArray[np.float64], process: str,
     raise ValueError(f"unknown process {process!r}; expected one of {HA_PROCESSES}")
 
 
-def limit_output(signal: npt.NDArray[np.float64], max_db_spl: float = MAX_OUTPUT_DB_SPL) -> npt.NDArray[np.float64]:
+def limit_output(
+    signal: npt.NDArray[np.float64], max_db_spl: float = MAX_OUTPUT_DB_SPL
+) -> npt.NDArray[np.float64]:
     """Scale down a signal whose RMS exceeds ``max_db_spl`` (0 dBFS = :data:`FULL_SCALE_DB_SPL`)."""
     limit = db_to_gain(max_db_spl - FULL_SCALE_DB_SPL)
     level = rms(signal)
     return signal * (limit / level) if level > limit else signal
 
 
-def mix(speech: npt.NDArray[np.float64], noise_kind: str, snr_db: float,
-        babble_pool: Sequence[npt.NDArray[np.float64]], rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def mix(
+    speech: npt.NDArray[np.float64],
+    noise_kind: str,
+    snr_db: float,
+    babble_pool: Sequence[npt.NDArray[np.float64]],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float64]:
     """Speech with a noise lead-in and tail, plus noise at ``snr_db`` (``"none"``: silence around it)."""
     lead, tail = (int(rng.uniform(*span) * SAMPLE_RATE) for span in (LEAD_S, TAIL_S))
     padded = np.concatenate((np.zeros(lead), speech, np.zeros(tail)))
@@ -162,7 +171,9 @@ def mix(speech: npt.NDArray[np.float64], noise_kind: str, snr_db: float,
     return padded + noise * rms(speech) * db_to_gain(-snr_db)
 
 
-def simulate_ear(signal: npt.NDArray[np.float64], levels_db_hl: Sequence[float], ear: Ear) -> npt.NDArray[np.float64]:
+def simulate_ear(
+    signal: npt.NDArray[np.float64], levels_db_hl: Sequence[float], ear: Ear
+) -> npt.NDArray[np.float64]:
     """MSBG output of ``signal`` for an ear with the given audiogram (E032's ``MSBGEar`` settings)."""
     ear.set_audiogram(audiogram_from_levels(levels_db_hl))
     # A recording never holds digital silence; MSBG's recruitment stage returns NaN on exact-zero
@@ -172,8 +183,12 @@ def simulate_ear(signal: npt.NDArray[np.float64], levels_db_hl: Sequence[float],
     return ear.process(signal)[0]
 
 
-def degrade(speech: npt.NDArray[np.float64], babble_pool: Sequence[npt.NDArray[np.float64]],
-            rng: np.random.Generator, ear: Ear) -> tuple[npt.NDArray[np.float64], dict]:
+def degrade(
+    speech: npt.NDArray[np.float64],
+    babble_pool: Sequence[npt.NDArray[np.float64]],
+    rng: np.random.Generator,
+    ear: Ear,
+) -> tuple[npt.NDArray[np.float64], dict]:
     """One random degradation chain (module docstring) of 44.1 kHz ``speech``; returns (signal, settings).
 
     Parameters
@@ -195,6 +210,11 @@ def degrade(speech: npt.NDArray[np.float64], babble_pool: Sequence[npt.NDArray[n
     process = str(rng.choice(HA_PROCESSES, p=HA_PROCESS_PROBABILITIES))
     levels = random_audiogram(rng)
     aided = limit_output(hearing_aid_like(mix(speech, noise_kind, snr_db, babble_pool, rng), process, rng))
-    settings = {"level_db_spl": round(level_db_spl, 1), "noise": noise_kind, "snr_db": round(snr_db, 1),
-                "process": process, "audiogram": list(levels)}
+    settings = {
+        "level_db_spl": round(level_db_spl, 1),
+        "noise": noise_kind,
+        "snr_db": round(snr_db, 1),
+        "process": process,
+        "audiogram": list(levels),
+    }
     return simulate_ear(aided, levels, ear), settings

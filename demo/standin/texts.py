@@ -75,7 +75,8 @@ def wordnet_sentences(wordnet_dir: Path = WORDNET_DIR) -> list[str]:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} not found: the stand-in's text source is WordNet 3.0; install it with "
-                "`apt-get install wordnet-base` (or `make standin`, which does)")
+                "`apt-get install wordnet-base` (or `make standin`, which does)"
+            )
         with open(path, encoding="latin-1") as f:
             sentences |= examples_from_lines(f)
     return sorted(sentences)
@@ -91,8 +92,13 @@ def split_sentences(sentences: list[str], n_test: int, n_valid: int, seed: int) 
     [2, 3, 5]
     """
     if n_test + n_valid >= len(sentences):
-        raise ValueError(f"n_test + n_valid = {n_test + n_valid} leaves no training sentence of {len(sentences)}")
+        raise ValueError(
+            f"n_test + n_valid = {n_test + n_valid} leaves no training sentence of {len(sentences)}"
+        )
     order = np.random.default_rng(seed).permutation(len(sentences))
     shuffled = [sentences[i] for i in order]
-    return {"test": shuffled[:n_test], "valid": shuffled[n_test:n_test + n_valid],
-            "train": shuffled[n_test + n_valid:]}
+    return {
+        "test": shuffled[:n_test],
+        "valid": shuffled[n_test : n_test + n_valid],
+        "train": shuffled[n_test + n_valid :],
+    }

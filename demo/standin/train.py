@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from e032.asr import fine_tuning
+
 from .augment import StandinAugment
 from .corpus import CARD_CONDITIONS
 
@@ -27,9 +28,15 @@ def train_args(corpus: Path, output_folder: Path, seed: int, extra: list[str]) -
             raise FileNotFoundError(f"{corpus / name} not found: run `demo/make_standin.py corpus` first")
     tests = ", ".join(str(corpus / f"card_{name}.csv") for name, *_ in CARD_CONDITIONS)
     return [
-        str(REPO / "transformer_cpc1.yaml"), f"--overrides_file={ARCHITECTURE}", f"--overrides_file={PRETRAIN}",
-        f"--data_folder={corpus}", f"--output_folder={output_folder}", f"--seed={seed}",
-        f"--train_csv={corpus / 'train.csv'}", f"--valid_csv={corpus / 'valid.csv'}", f"--test_csv=[{tests}]",
+        str(REPO / "transformer_cpc1.yaml"),
+        f"--overrides_file={ARCHITECTURE}",
+        f"--overrides_file={PRETRAIN}",
+        f"--data_folder={corpus}",
+        f"--output_folder={output_folder}",
+        f"--seed={seed}",
+        f"--train_csv={corpus / 'train.csv'}",
+        f"--valid_csv={corpus / 'valid.csv'}",
+        f"--test_csv=[{tests}]",
         *extra,
     ]
 

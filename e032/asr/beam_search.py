@@ -105,7 +105,9 @@ class SearchResult:
     dec_input_tokens: list[torch.Tensor]
     n_steps: list[int]
     max_decode_steps: int
-    finished: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = field(default_factory=list, repr=False)
+    finished: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = field(
+        default_factory=list, repr=False
+    )
     step_limits: list[int] = field(default_factory=list)
 
     def select(self, index: int) -> SearchResult:
@@ -114,10 +116,14 @@ class SearchResult:
         if self.finished:
             width = max((len(hyp) for hyp, _, _ in self.finished[index]), default=0)
         return SearchResult(
-            hyps=[self.hyps[index]], topk_hyps=self.topk_hyps[index:index + 1, :, :width or None],
-            topk_scores=self.topk_scores[index:index + 1], topk_lengths=self.topk_lengths[index:index + 1],
-            hyp_log_probs=[self.hyp_log_probs[index]], dec_out=[self.dec_out[index]],
-            dec_input_tokens=[self.dec_input_tokens[index]], n_steps=[self.n_steps[index]],
+            hyps=[self.hyps[index]],
+            topk_hyps=self.topk_hyps[index : index + 1, :, : width or None],
+            topk_scores=self.topk_scores[index : index + 1],
+            topk_lengths=self.topk_lengths[index : index + 1],
+            hyp_log_probs=[self.hyp_log_probs[index]],
+            dec_out=[self.dec_out[index]],
+            dec_input_tokens=[self.dec_input_tokens[index]],
+            n_steps=[self.n_steps[index]],
             max_decode_steps=self.step_limits[index] if self.step_limits else self.max_decode_steps,
             finished=[self.finished[index]] if self.finished else [],
             step_limits=[self.step_limits[index]] if self.step_limits else [],
@@ -135,8 +141,16 @@ class _CTCPrefixScorerBase:
     utterance scores as it does alone; without it, padded batches use the original's frame loop.
     """
 
-    def __init__(self, ctc_log_probs: torch.Tensor, enc_lens: torch.Tensor, beam_size: int,
-                 blank_index: int, eos_index: int, minus_inf: float, length_aware: bool = True):
+    def __init__(
+        self,
+        ctc_log_probs: torch.Tensor,
+        enc_lens: torch.Tensor,
+        beam_size: int,
+        blank_index: int,
+        eos_index: int,
+        minus_inf: float,
+        length_aware: bool = True,
+    ):
         self.batch_size, self.max_enc_len, self.vocab_size = ctc_log_probs.shape
         self.beam_size = beam_size
         self.blank_index = blank_index
@@ -198,7 +212,9 @@ class CTCPrefixScorerReference(_CTCPrefixScorerBase):
         """
         n_beams, prefix_length = g.shape
         vocab = self.vocab_size
-        last_char = g[:, -1] if prefix_length > 0 else torch.zeros(n_beams, dtype=torch.long, device=self.device)
+        last_char = (
+            g[:, -1] if prefix_length > 0 else torch.zeros(n_beams, dtype=torch.long, device=self.device)
+        )
         if state is None:
             r_prev, psi_prev = self.initial_r(), 0.0
         else:
@@ -262,7 +278,9 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
         """Score every token as the next label of each prefix ``g``; see the reference version."""
         n_beams, prefix_length = g.shape
         beams = torch.arange(n_beams, device=self.device)
-        last_char = g[:, -1] if prefix_length > 0 else torch.zeros(n_beams, dtype=torch.long, device=self.device)
+        last_char = (
+            g[:, -1] if prefix_length > 0 else torch.zeros(n_beams, dtype=torch.long, device=self.device)
+        )
         if state is None:
             r_prev, psi_prev = self.initial_r(), 0.0
         else:
@@ -275,7 +293,7 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
             psi = torch.logaddexp(psi, x0)
         # the last label again: only through a blank, phi = r_b
         x_last = self.xnb[:, self.batch_of_beam, last_char].double()  # [T, N]
-        terms = r_prev[start - 1:end - 1, 1].double() + x_last[start:end]
+        terms = r_prev[start - 1 : end - 1, 1].double() + x_last[start:end]
         psi[beams, last_char] = torch.logsumexp(terms, 0)
         psi = psi.float()
         psi[beams, self.eos_index] = r_sum[self.last_frame, beams]
@@ -285,12 +303,13 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
 
     def _psi_new_token(self, r_sum: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """``log sum_{t=start}^{end-1} exp(r_sum[t-1] + x_t(c))`` for all beams and tokens, float64."""
-        a = r_sum[start - 1:end - 1].double().T  # [N, Tr]
+        a = r_sum[start - 1 : end - 1].double().T  # [N, Tr]
         if self.length_aware and self.padded:  # shift by the utterance's own frames only, as alone
             a = a.masked_fill(~self.frame_valid[start:end].T, float("-inf"))
         row_max = a.amax(1, keepdim=True).clamp(min=-1e300)
-        prod = torch.bmm(torch.exp(a - row_max).view(self.batch_size, self.beam_size, -1),
-                         self.exp_x[:, start:end])  # [B, beam, V]
+        prod = torch.bmm(
+            torch.exp(a - row_max).view(self.batch_size, self.beam_size, -1), self.exp_x[:, start:end]
+        )  # [B, beam, V]
         prod = prod.view(self.n_beams, self.vocab_size)
         col_max = self.col_max[self.batch_of_beam]  # [N, V]
         psi = torch.log(prod) + row_max + col_max
@@ -322,7 +341,7 @@ class CTCPrefixScorerFast(_CTCPrefixScorerBase):
         init_nb, init_b = r[start - 1, 0].double(), r[start - 1, 1].double()
         cum_nb = torch.cumsum(x_nb, 0)
         prev_nb = torch.cat([torch.zeros_like(cum_nb[:1]), cum_nb[:-1]])
-        terms = phi[start - 1:-1].double() - prev_nb
+        terms = phi[start - 1 : -1].double() - prev_nb
         r_nb = cum_nb + torch.logaddexp(torch.logcumsumexp(terms, 0), init_nb)
         cum_b = torch.cumsum(x_b, 0)
         prev_b = torch.cat([torch.zeros_like(cum_b[:1]), cum_b[:-1]])
@@ -391,8 +410,13 @@ class IncrementalDecoder:
     decoder), post-LN or pre-LN; :meth:`supports` says whether a model qualifies.
     """
 
-    def __init__(self, transformer: torch.nn.Module, enc_states: torch.Tensor, beam_size: int,
-                 enc_lens: torch.Tensor | None = None):
+    def __init__(
+        self,
+        transformer: torch.nn.Module,
+        enc_states: torch.Tensor,
+        beam_size: int,
+        enc_lens: torch.Tensor | None = None,
+    ):
         self.model = transformer
         self.layers = list(transformer.decoder.layers)
         self.beam_size = beam_size
@@ -412,8 +436,7 @@ class IncrementalDecoder:
     def keep(self, utterances: torch.Tensor, n_frames: int) -> None:
         """Keep the caches of ``utterances`` only (indices ``[B']``) and the first ``n_frames``."""
         self.batch_size = len(utterances)
-        self.cross = [(k[utterances, :, :n_frames], v[utterances, :, :n_frames])
-                      for k, v in self.cross]
+        self.cross = [(k[utterances, :, :n_frames], v[utterances, :, :n_frames]) for k, v in self.cross]
         self.cache_k = [c[utterances] for c in self.cache_k]
         self.cache_v = [c[utterances] for c in self.cache_v]
         if self.memory_pad is not None:
@@ -423,12 +446,16 @@ class IncrementalDecoder:
     @staticmethod
     def supports(transformer: torch.nn.Module) -> bool:
         """True for regular MHA + fixed sine positions (E032's TransformerASR)."""
-        return (getattr(transformer, "attention_type", None) == "regularMHA"
-                and getattr(transformer, "positional_encoding_type", None) == "fixed_abs_sine"
-                and all(isinstance(getattr(layer.self_attn, "att", None), torch.nn.MultiheadAttention)
-                        and isinstance(getattr(layer.multihead_attn, "att", None), torch.nn.MultiheadAttention)
-                        and layer.self_attn.att._qkv_same_embed_dim
-                        for layer in transformer.decoder.layers))
+        return (
+            getattr(transformer, "attention_type", None) == "regularMHA"
+            and getattr(transformer, "positional_encoding_type", None) == "fixed_abs_sine"
+            and all(
+                isinstance(getattr(layer.self_attn, "att", None), torch.nn.MultiheadAttention)
+                and isinstance(getattr(layer.multihead_attn, "att", None), torch.nn.MultiheadAttention)
+                and layer.self_attn.att._qkv_same_embed_dim
+                for layer in transformer.decoder.layers
+            )
+        )
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., d]`` -> ``[..., heads, d / heads]``."""
@@ -437,8 +464,8 @@ class IncrementalDecoder:
     def _project_memory(self, mha: torch.nn.MultiheadAttention, enc: torch.Tensor):
         d = mha.embed_dim
         w, b = mha.in_proj_weight, mha.in_proj_bias
-        k = torch.nn.functional.linear(enc, w[d:2 * d], b[d:2 * d])
-        v = torch.nn.functional.linear(enc, w[2 * d:], b[2 * d:])
+        k = torch.nn.functional.linear(enc, w[d : 2 * d], b[d : 2 * d])
+        v = torch.nn.functional.linear(enc, w[2 * d :], b[2 * d :])
         return self._split(k).transpose(1, 2), self._split(v).transpose(1, 2)  # [B, H, T, dh]
 
     @staticmethod
@@ -448,7 +475,10 @@ class IncrementalDecoder:
         return (torch.softmax(scores, dim=-1) @ v).squeeze(-2)  # [B, beam, H, dh]
 
     def _cross_attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Beams as query positions on the shared encoder memory: ``q [B, beam, H, dh]``, ``k, v [B, H, T, dh]``."""
+        """Beams as query positions on the shared encoder memory.
+
+        Shapes: ``q [B, beam, H, dh]``, ``k, v [B, H, T, dh]``.
+        """
         q = q.transpose(1, 2)  # [B, H, beam, dh]
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # [B, H, beam, T]
         if self.memory_pad is not None:  # padded frames get weight exactly 0
@@ -456,7 +486,10 @@ class IncrementalDecoder:
         return (torch.softmax(scores, dim=-1) @ v).transpose(1, 2)  # [B, beam, H, dh]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Decoder output (after the final norm) ``[N, d]`` of the new position for the last tokens ``[N]``."""
+        """Decoder output (after the final norm) ``[N, d]`` of the new position.
+
+        For the last tokens ``[N]``.
+        """
         n_beams = tokens.shape[0]
         shape = (self.batch_size, self.beam_size)
         x = self.model.custom_tgt_module(tokens.unsqueeze(1))[:, 0]
@@ -536,11 +569,23 @@ class TransformerBeamSearch(torch.nn.Module):
     shift constraint (E032 switches them off).
     """
 
-    def __init__(self, modules, bos_index: int, eos_index: int, blank_index: int, min_decode_ratio: float,
-                 max_decode_ratio: float, beam_size: int, ctc_weight: float, temperature: float = 1.0,
-                 length_normalization: bool = True, topk: int = 10, minus_inf: float = -1e20,
-                 ctc_scorer: CTCScorerName = "auto",
-                 decoder_cache: bool | Literal["auto"] = "auto"):
+    def __init__(
+        self,
+        modules,
+        bos_index: int,
+        eos_index: int,
+        blank_index: int,
+        min_decode_ratio: float,
+        max_decode_ratio: float,
+        beam_size: int,
+        ctc_weight: float,
+        temperature: float = 1.0,
+        length_normalization: bool = True,
+        topk: int = 10,
+        minus_inf: float = -1e20,
+        ctc_scorer: CTCScorerName = "auto",
+        decoder_cache: bool | Literal["auto"] = "auto",
+    ):
         super().__init__()
         if len(modules) != 3:
             raise ValueError(f"modules must be [Transformer, seq_lin, ctc_lin], got {len(modules)} modules")
@@ -548,11 +593,12 @@ class TransformerBeamSearch(torch.nn.Module):
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         if ctc_weight > 0 and len({bos_index, eos_index, blank_index}) < 3:
-            raise ValueError("joint CTC/attention decoding needs distinct bos, eos and blank indices, got "
-                             f"{bos_index}, {eos_index}, {blank_index}")
+            raise ValueError(
+                "joint CTC/attention decoding needs distinct bos, eos and blank indices, got "
+                f"{bos_index}, {eos_index}, {blank_index}"
+            )
         if ctc_scorer not in ("fast", "reference", "auto"):
-            raise ValueError(f"ctc_scorer must be 'fast', 'reference' or 'auto', "
-                             f"got {ctc_scorer!r}")
+            raise ValueError(f"ctc_scorer must be 'fast', 'reference' or 'auto', " f"got {ctc_scorer!r}")
         if decoder_cache not in (True, False, "auto"):
             raise ValueError(f"decoder_cache must be True, False or 'auto', got {decoder_cache!r}")
         if beam_size < 1 or topk < 1:
@@ -583,8 +629,7 @@ class TransformerBeamSearch(torch.nn.Module):
         cache = fastest[1] if self.decoder_cache == "auto" else bool(self.decoder_cache)
         return scorer, cache
 
-    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor,
-                      enc_lens: torch.Tensor | None):
+    def _decoder_step(self, prefix: torch.Tensor, enc_states: torch.Tensor, enc_lens: torch.Tensor | None):
         """Decode every beam's whole prefix: log-probs of the next token and the decoder output.
 
         ``enc_lens`` (``[N]`` frames, exact batched search with padding) masks each beam's padded
@@ -595,16 +640,28 @@ class TransformerBeamSearch(torch.nn.Module):
         log_probs = torch.log_softmax(self.seq_lin(dec_out[:, -1]) / self.temperature, dim=-1)
         return log_probs, dec_out
 
-    def _make_ctc_scorer(self, enc_states: torch.Tensor, enc_lens: torch.Tensor, scorer: str,
-                         length_aware: bool):
+    def _make_ctc_scorer(
+        self, enc_states: torch.Tensor, enc_lens: torch.Tensor, scorer: str, length_aware: bool
+    ):
         ctc_log_probs = torch.log_softmax(self.ctc_lin(enc_states), dim=-1)
         cls = CTCPrefixScorerFast if scorer == "fast" else CTCPrefixScorerReference
-        return cls(ctc_log_probs, enc_lens, self.beam_size, self.blank_index, self.eos_index,
-                   self.minus_inf, length_aware=length_aware)
+        return cls(
+            ctc_log_probs,
+            enc_lens,
+            self.beam_size,
+            self.blank_index,
+            self.eos_index,
+            self.minus_inf,
+            length_aware=length_aware,
+        )
 
     @torch.no_grad()
-    def search(self, enc_states: torch.Tensor, wav_lens: torch.Tensor | None = None,
-               enc_lens: torch.Tensor | None = None) -> SearchResult:
+    def search(
+        self,
+        enc_states: torch.Tensor,
+        wav_lens: torch.Tensor | None = None,
+        enc_lens: torch.Tensor | None = None,
+    ) -> SearchResult:
         """Run the search on encoder states ``[B, T, d_model]``.
 
         Parameters
@@ -626,7 +683,9 @@ class TransformerBeamSearch(torch.nn.Module):
         SearchResult
         """
         if enc_states.ndim != 3:
-            raise ValueError(f"enc_states must be [batch, frames, d_model], got shape {tuple(enc_states.shape)}")
+            raise ValueError(
+                f"enc_states must be [batch, frames, d_model], got shape {tuple(enc_states.shape)}"
+            )
         batch_size, n_frames, _ = enc_states.shape
         device = enc_states.device
         exact = enc_lens is not None
@@ -634,9 +693,11 @@ class TransformerBeamSearch(torch.nn.Module):
             enc_lens = torch.as_tensor(enc_lens, device=device).long()
             valid = enc_lens.shape == (batch_size,) and int(enc_lens.min()) >= 1
             if not valid or int(enc_lens.max()) > n_frames:
-                raise ValueError(f"enc_lens must be {batch_size} lengths in [1, {n_frames}] "
-                                 f"frames, got {enc_lens.tolist()}")
-            enc_states = enc_states[:, :int(enc_lens.max())]
+                raise ValueError(
+                    f"enc_lens must be {batch_size} lengths in [1, {n_frames}] "
+                    f"frames, got {enc_lens.tolist()}"
+                )
+            enc_states = enc_states[:, : int(enc_lens.max())]
             limit_frames = enc_lens.tolist()
         else:
             if wav_lens is None:
@@ -674,7 +735,9 @@ class TransformerBeamSearch(torch.nn.Module):
         lengths = torch.tensor([len(h) for h in all_hyps], dtype=torch.int)
         score_table = torch.stack(all_scores).view(batch_size, -1)
         topk_scores, indices = score_table.topk(self.topk, dim=-1)
-        flat = (indices + torch.arange(batch_size, device=indices.device).unsqueeze(1) * self.beam_size).view(-1)
+        flat = (indices + torch.arange(batch_size, device=indices.device).unsqueeze(1) * self.beam_size).view(
+            -1
+        )
         topk_hyps = padded[flat].view(batch_size, self.topk, -1)
         topk_lengths = lengths[flat.cpu()].view(batch_size, self.topk)
         best = topk_hyps[:, 0, :].tolist()
@@ -684,8 +747,6 @@ class TransformerBeamSearch(torch.nn.Module):
         hyps = [h[: h.index(self.eos_index)] if self.eos_index in h else h for h in best]
         best_log_probs = [all_log_probs[i] for i in flat.view(batch_size, self.topk)[:, 0].tolist()]
         return hyps, topk_hyps, topk_scores, topk_lengths, best_log_probs
-
-
 
 
 class _SearchRun:
@@ -715,9 +776,7 @@ class _SearchRun:
         self.utts = list(range(batch_size))
         scorer, cache = s.arithmetic(device)
         padded = exact and bool((enc_lens < enc_states.shape[1]).any())
-        self.ctc = (
-            s._make_ctc_scorer(enc_states, enc_lens, scorer, exact) if s.ctc_weight > 0 else None
-        )
+        self.ctc = s._make_ctc_scorer(enc_states, enc_lens, scorer, exact) if s.ctc_weight > 0 else None
         self.ctc_state = None
         self.incremental, self.enc_inflated, self.mem_lens = None, None, None
         if cache and IncrementalDecoder.supports(s.transformer):
@@ -729,9 +788,7 @@ class _SearchRun:
             self.mem_lens = enc_lens.repeat_interleave(beam) if padded else None
         n_beams = batch_size * beam
         self.inp_tokens = torch.full((n_beams,), s.bos_index, dtype=torch.long, device=device)
-        self.prefix = torch.empty(
-            n_beams, 0, dtype=torch.long, device=device
-        )  # decoder input (from bos)
+        self.prefix = torch.empty(n_beams, 0, dtype=torch.long, device=device)  # decoder input (from bos)
         self.sequence_scores = torch.full((n_beams,), float("-inf"), device=device)
         self.sequence_scores[::beam] = 0.0  # only the first beam of each utterance is live at t = 0
         self.scores = self.sequence_scores
@@ -822,26 +879,22 @@ class _SearchRun:
         scores = scores.view(n_beams)
         self.sequence_scores = scores * (t + 1) if s.length_normalization else scores
         beam_offset = torch.arange(n_live, device=self.device) * beam
-        predecessors = (
-            torch.div(candidates, vocab, rounding_mode="floor") + beam_offset.unsqueeze(1)
-        ).view(n_beams)
+        predecessors = (torch.div(candidates, vocab, rounding_mode="floor") + beam_offset.unsqueeze(1)).view(
+            n_beams
+        )
         self.prefix = fed[predecessors]
         if self.incremental is not None:
             self.incremental.permute(predecessors)
             self.pointers.append(predecessors)
         if self.ctc is not None:
             self.ctc_state = self.ctc.permute_mem(self.ctc_state, candidates)
-        self.alive_seq = torch.cat(
-            [self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1
-        )
+        self.alive_seq = torch.cat([self.alive_seq[predecessors], self.inp_tokens.unsqueeze(1)], dim=-1)
         step_log_probs = fused.gather(1, candidates).view(n_beams)
         self.alive_log_probs = torch.cat(
             [self.alive_log_probs[predecessors], step_log_probs.unsqueeze(1)], dim=-1
         )
         is_eos = self.inp_tokens.eq(s.eos_index)
-        s._store_finished(
-            is_eos, self.alive_seq, self.alive_log_probs, scores, self.finished, self.utts
-        )
+        s._store_finished(is_eos, self.alive_seq, self.alive_log_probs, scores, self.finished, self.utts)
         self.sequence_scores = self.sequence_scores.masked_fill(is_eos, float("-inf"))
         # the original masks its score tensor in place, which without length normalisation is also
         # the one its fill-up branch stores
@@ -858,9 +911,7 @@ class _SearchRun:
         beam = self.s.beam_size
         ended = []
         for j, utt in enumerate(self.utts):
-            if (
-                self.snapshot[utt] is not None
-            ):  # ended earlier (kept in the batch outside the exact mode)
+            if self.snapshot[utt] is not None:  # ended earlier (kept in the batch outside the exact mode)
                 continue
             full = len(self.finished[utt]) == beam
             if not full and t + 1 < self.max_steps[utt]:

@@ -111,8 +111,9 @@ class CheckpointDir:
 
 
 # ------------------------------------------------------------------------------------------------ files
-def torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
-               allow_pickle: bool = False) -> Any:
+def torch_load(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", allow_pickle: bool = False
+) -> Any:
     """``torch.load`` with ``weights_only=True`` and a clear error.
 
     Parameters
@@ -194,7 +195,9 @@ def list_checkpoints(save_folder: str | os.PathLike) -> list[CheckpointDir]:
         meta = yaml.safe_load((path / META_FILE).read_text()) or {}
         found.append(CheckpointDir(path=path, meta=meta))
     if not found:
-        raise FileNotFoundError(f"no complete checkpoint (CKPT+*/{META_FILE} + {MODEL_FILE}) in {save_folder}")
+        raise FileNotFoundError(
+            f"no complete checkpoint (CKPT+*/{META_FILE} + {MODEL_FILE}) in {save_folder}"
+        )
     return sorted(found, key=lambda c: c.unixtime, reverse=True)
 
 
@@ -247,8 +250,10 @@ def load_model_state(model: torch.nn.Module, state_dict: Mapping[str, torch.Tens
     if missing or unexpected:
         hint = ""
         if any("running_mean" in k for k in unexpected):
-            hint = (" (the checkpoint has BatchNorm statistics the model lacks: build the CNN with "
-                    "norm=BatchNorm2d, the SpeechBrain 0.5.x default)")
+            hint = (
+                " (the checkpoint has BatchNorm statistics the model lacks: build the CNN with "
+                "norm=BatchNorm2d, the SpeechBrain 0.5.x default)"
+            )
         raise ValueError(
             f"{source}: parameter names differ from the model built from the yaml: "
             f"{len(missing)} missing (first: {missing[:3]}), {len(unexpected)} unexpected "
@@ -263,8 +268,9 @@ def load_model_state(model: torch.nn.Module, state_dict: Mapping[str, torch.Tens
     model.load_state_dict(state_dict, strict=True)
 
 
-def load_normalizer_stats(normalize: torch.nn.Module, path: str | os.PathLike,
-                          device: str | torch.device | None = None) -> None:
+def load_normalizer_stats(
+    normalize: torch.nn.Module, path: str | os.PathLike, device: str | torch.device | None = None
+) -> None:
     """Load a ``normalizer.ckpt`` (0.5.x or 1.x layout) into SpeechBrain 1.x ``InputNormalization``.
 
     The 0.5.x file is ``{count, glob_mean, glob_std, spk_dict_mean, spk_dict_std, spk_dict_count}``; 1.x
@@ -277,8 +283,10 @@ def load_normalizer_stats(normalize: torch.nn.Module, path: str | os.PathLike,
     """
     stats = torch_load(path, map_location="cpu")
     if not isinstance(stats, Mapping) or not {"count", "glob_mean", "glob_std"} <= set(stats):
-        raise ValueError(f"{path}: expected a dict with count, glob_mean, glob_std; got "
-                         f"{sorted(stats) if isinstance(stats, Mapping) else type(stats).__name__}")
+        raise ValueError(
+            f"{path}: expected a dict with count, glob_mean, glob_std; got "
+            f"{sorted(stats) if isinstance(stats, Mapping) else type(stats).__name__}"
+        )
     mean, std = stats["glob_mean"], stats["glob_std"]
     if not (torch.is_tensor(mean) and torch.is_tensor(std) and mean.ndim == 1 and mean.shape == std.shape):
         raise ValueError(f"{path}: glob_mean/glob_std must be 1-D tensors of equal length")
@@ -288,8 +296,13 @@ def load_normalizer_stats(normalize: torch.nn.Module, path: str | os.PathLike,
 
 
 # ------------------------------------------------------------------------------------------- loaders
-def load_save_folder(model: torch.nn.Module, normalize: torch.nn.Module | None, save_folder: str | os.PathLike,
-                     average: bool = True, device: str | torch.device | None = None) -> LoadedCheckpoint:
+def load_save_folder(
+    model: torch.nn.Module,
+    normalize: torch.nn.Module | None,
+    save_folder: str | os.PathLike,
+    average: bool = True,
+    device: str | torch.device | None = None,
+) -> LoadedCheckpoint:
     """Load a SpeechBrain ``save/`` folder as the original ``infer.py`` (``init_evaluation``) does.
 
     The most recent checkpoint is recovered (normaliser statistics and epoch counter); the model gets
@@ -331,14 +344,28 @@ def load_save_folder(model: torch.nn.Module, normalize: torch.nn.Module | None, 
         load_normalizer_stats(normalize, norm_path, device=device)
     counter = newest.path / COUNTER_FILE
     epoch = read_epoch_counter(counter) if counter.is_file() else None
-    logger.info("loaded ASR checkpoint %s (model averaged over %d checkpoint(s), epoch %s)",
-                newest.path, len(chosen), epoch)
-    return LoadedCheckpoint(kind="save", source=newest.path.parent, recovered=newest.path,
-                            averaged=[c.path for c in chosen], epoch=epoch, meta=dict(newest.meta))
+    logger.info(
+        "loaded ASR checkpoint %s (model averaged over %d checkpoint(s), epoch %s)",
+        newest.path,
+        len(chosen),
+        epoch,
+    )
+    return LoadedCheckpoint(
+        kind="save",
+        source=newest.path.parent,
+        recovered=newest.path,
+        averaged=[c.path for c in chosen],
+        epoch=epoch,
+        meta=dict(newest.meta),
+    )
 
 
-def load_hf_folder(model: torch.nn.Module, normalize: torch.nn.Module | None, hf_folder: str | os.PathLike,
-                   device: str | torch.device | None = None) -> LoadedCheckpoint:
+def load_hf_folder(
+    model: torch.nn.Module,
+    normalize: torch.nn.Module | None,
+    hf_folder: str | os.PathLike,
+    device: str | torch.device | None = None,
+) -> LoadedCheckpoint:
     """Load the Hugging Face 768-d release files ``asr.ckpt`` + ``normalizer.ckpt`` from a local folder.
 
     Raises
@@ -352,17 +379,24 @@ def load_hf_folder(model: torch.nn.Module, normalize: torch.nn.Module | None, hf
     if not hf_folder.is_dir():
         raise FileNotFoundError(f"Hugging Face ASR folder not found: {hf_folder}")
     map_location = device if device is not None else "cpu"
-    load_model_state(model, torch_load(hf_folder / HF_MODEL_FILE, map_location=map_location),
-                     str(hf_folder / HF_MODEL_FILE))
+    load_model_state(
+        model,
+        torch_load(hf_folder / HF_MODEL_FILE, map_location=map_location),
+        str(hf_folder / HF_MODEL_FILE),
+    )
     if normalize is not None:
         load_normalizer_stats(normalize, hf_folder / NORMALIZER_FILE, device=device)
     logger.info("loaded Hugging Face ASR files from %s", hf_folder)
     return LoadedCheckpoint(kind="hf", source=hf_folder)
 
 
-def load_pretrained_into(hparams: Mapping[str, Any], save_folder: str | os.PathLike | None = None,
-                         hf_folder: str | os.PathLike | None = None, average: bool = False,
-                         device: str | torch.device | None = None) -> LoadedCheckpoint:
+def load_pretrained_into(
+    hparams: Mapping[str, Any],
+    save_folder: str | os.PathLike | None = None,
+    hf_folder: str | os.PathLike | None = None,
+    average: bool = False,
+    device: str | torch.device | None = None,
+) -> LoadedCheckpoint:
     """Fill ``hparams["model"]`` and ``hparams["normalize"]`` from a pretrained checkpoint.
 
     Parameters
@@ -393,14 +427,18 @@ def load_pretrained_into(hparams: Mapping[str, Any], save_folder: str | os.PathL
     if (save_folder is None) == (hf_folder is None):
         raise ValueError("give exactly one of save_folder (SpeechBrain save/) or hf_folder (asr.ckpt)")
     if save_folder is not None:
-        return load_save_folder(hparams["model"], hparams["normalize"], save_folder, average=average,
-                                device=device)
+        return load_save_folder(
+            hparams["model"], hparams["normalize"], save_folder, average=average, device=device
+        )
     return load_hf_folder(hparams["model"], hparams["normalize"], hf_folder, device=device)
 
 
-def load_starting_point(hparams: Mapping[str, Any], save_folder: str | os.PathLike | None = None,
-                        hf_folder: str | os.PathLike | None = None,
-                        device: str | torch.device | None = None) -> LoadedCheckpoint:
+def load_starting_point(
+    hparams: Mapping[str, Any],
+    save_folder: str | os.PathLike | None = None,
+    hf_folder: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> LoadedCheckpoint:
     """:func:`load_pretrained_into`, plus the checkpoint's epoch counter and Noam step count.
 
     Fine-tuning goes on from the pretrained epoch (110 for the LibriSpeech model, as in the original)

@@ -45,8 +45,9 @@ def check_manifest(csv_path: str | os.PathLike, data_folder: str | os.PathLike) 
     return len(rows)
 
 
-def load_manifest(csv_path: str | os.PathLike, data_folder: str | os.PathLike,
-                  sort_by_duration: bool) -> sb.dataio.dataset.DynamicItemDataset:
+def load_manifest(
+    csv_path: str | os.PathLike, data_folder: str | os.PathLike, sort_by_duration: bool
+) -> sb.dataio.dataset.DynamicItemDataset:
     """A checked :class:`DynamicItemDataset` from one CSV (sorted by duration if asked)."""
     n_rows = check_manifest(csv_path, data_folder)
     dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(
@@ -56,8 +57,12 @@ def load_manifest(csv_path: str | os.PathLike, data_folder: str | os.PathLike,
     return dataset.filtered_sorted(sort_key="duration") if sort_by_duration else dataset
 
 
-def add_pipelines(datasets: Sequence[sb.dataio.dataset.DynamicItemDataset],
-                  tokenizer: spm.SentencePieceProcessor, bos_index: int, eos_index: int) -> None:
+def add_pipelines(
+    datasets: Sequence[sb.dataio.dataset.DynamicItemDataset],
+    tokenizer: spm.SentencePieceProcessor,
+    bos_index: int,
+    eos_index: int,
+) -> None:
     """Attach the audio and token pipelines and set the output keys (:data:`OUTPUT_KEYS`)."""
 
     @sb.utils.data_pipeline.takes("wav")

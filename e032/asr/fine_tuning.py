@@ -70,7 +70,9 @@ def configure_runtime(run_opts, hparams: dict):
     device = changes.get("device", run_opts.device)
     if not device.startswith("cuda") and "distributed_backend" not in run_opts.overridden_args:
         changes["distributed_backend"] = "gloo"  # NCCL needs GPUs
-    run_opts = dataclasses.replace(run_opts, **changes, overridden_args=run_opts.overridden_args | set(changes))
+    run_opts = dataclasses.replace(
+        run_opts, **changes, overridden_args=run_opts.overridden_args | set(changes)
+    )
     n_threads = hparams.get("torch_num_threads")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device == "cpu":
         n_threads = 1  # one core per process
@@ -94,15 +96,24 @@ def check_tokenizer_source(hparams: dict) -> None:
         raise ValueError(
             f"a pretrained model is given ({pretrained}) but no --tokenizer_file: pass the tokenizer the "
             "model was trained with (e.g. the LibriSpeech tokenizer.ckpt); training a new one would not "
-            "match the model's output tokens")
+            "match the model's output tokens"
+        )
 
 
 def setup_tokenizer(hparams: dict) -> None:
     """Load or train (on the main process, once) the tokenizer into ``hparams['tokenizer']``."""
     special_ids = (hparams["unk_index"], hparams["bos_index"], hparams["eos_index"])
-    args = (hparams["tokenizer"], hparams["tokenizer_file"], hparams["train_csv"], hparams["output_neurons"],
-            hparams["trained_tokenizer_file"], special_ids)
-    sb.utils.distributed.run_on_main(prepare_tokenizer, args=args, post_func=prepare_tokenizer, post_args=args)
+    args = (
+        hparams["tokenizer"],
+        hparams["tokenizer_file"],
+        hparams["train_csv"],
+        hparams["output_neurons"],
+        hparams["trained_tokenizer_file"],
+        special_ids,
+    )
+    sb.utils.distributed.run_on_main(
+        prepare_tokenizer, args=args, post_func=prepare_tokenizer, post_args=args
+    )
 
 
 def start_from_pretrained(brain: ASRBrain, hparams: dict) -> None:
@@ -126,8 +137,11 @@ def start_from_pretrained(brain: ASRBrain, hparams: dict) -> None:
     if not hparams["average_pretrained_checkpoint"]:
         meta.pop("ACC", None)
     if hparams["epoch_counter"].current >= hparams["number_of_epochs"]:
-        logger.warning("the pretrained model is at epoch %d >= number_of_epochs=%d: nothing to train",
-                       hparams["epoch_counter"].current, hparams["number_of_epochs"])
+        logger.warning(
+            "the pretrained model is at epoch %d >= number_of_epochs=%d: nothing to train",
+            hparams["epoch_counter"].current,
+            hparams["number_of_epochs"],
+        )
     brain.checkpointer.save_checkpoint(meta={"pretrained": str(loaded.source), **meta}, end_of_epoch=True)
 
 
@@ -139,14 +153,20 @@ def is_finished(brain: ASRBrain, hparams: dict) -> bool:
         return False
     if int(Path(ckpt.paramfiles["counter"]).read_text().strip()) < hparams["number_of_epochs"]:
         return False  # more epochs were asked for since
-    return all((Path(hparams["output_folder"]) / f"wer_{Path(p).stem}.txt").is_file() for p in hparams["test_csv"])
+    return all(
+        (Path(hparams["output_folder"]) / f"wer_{Path(p).stem}.txt").is_file() for p in hparams["test_csv"]
+    )
 
 
 def train(brain: ASRBrain, train_data, valid_data, hparams: dict) -> None:
     """Fit until ``number_of_epochs`` (resuming from the latest checkpoint)."""
-    brain.fit(brain.hparams.epoch_counter, train_data, valid_data,
-              train_loader_kwargs=hparams["train_dataloader_opts"],
-              valid_loader_kwargs=hparams["valid_dataloader_opts"])
+    brain.fit(
+        brain.hparams.epoch_counter,
+        train_data,
+        valid_data,
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
 
 
 def test(brain: ASRBrain, test_sets: dict, hparams: dict) -> dict:
@@ -175,18 +195,25 @@ def main(argv: list[str] | None = None, customize: Callable[[dict], None] | None
     check_tokenizer_source(hparams)
     run_opts = configure_runtime(run_opts, hparams)
     sb.utils.distributed.ddp_init_group(run_opts)
-    sb.create_experiment_directory(hparams["output_folder"], hyperparams_to_save=hparams_file,
-                                   overrides=overrides)
+    sb.create_experiment_directory(
+        hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
+    )
     setup_tokenizer(hparams)
     train_data, valid_data, test_sets = build_datasets(hparams, hparams["tokenizer"])
-    brain = ASRBrain(modules=hparams["modules"], opt_class=hparams["Adam"], hparams=hparams,
-                     run_opts=run_opts, checkpointer=hparams["checkpointer"])
+    brain = ASRBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["Adam"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
     brain.tokenizer = hparams["tokenizer"]
     if is_finished(brain, hparams):
-        logger.info("%s is finished (final averaged model and WER files present): nothing to do",
-                    hparams["output_folder"])
+        logger.info(
+            "%s is finished (final averaged model and WER files present): nothing to do",
+            hparams["output_folder"],
+        )
         return {}
     start_from_pretrained(brain, hparams)
     train(brain, train_data, valid_data, hparams)
     return test(brain, test_sets, hparams)
-

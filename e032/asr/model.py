@@ -39,8 +39,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from e032.asr.beam_search import SearchResult
 from e032.asr.checkpoint import HF_MODEL_FILE, LoadedCheckpoint, load_hf_folder, load_save_folder
-from e032.manifests import MIN_ASR_INPUT_S
-from e032.manifests import ASR_SAMPLE_RATE
+from e032.manifests import ASR_SAMPLE_RATE, MIN_ASR_INPUT_S
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +81,11 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_hparams(yaml_path: str | os.PathLike = DEFAULT_YAML, overrides: Mapping[str, Any] | None = None,
-                 output_folder: str | os.PathLike | None = None) -> dict:
+def load_hparams(
+    yaml_path: str | os.PathLike = DEFAULT_YAML,
+    overrides: Mapping[str, Any] | None = None,
+    output_folder: str | os.PathLike | None = None,
+) -> dict:
     """Load ``transformer_cpc1.yaml`` with overrides, without side effects on disk.
 
     The mandatory paths (``data_folder``, ``output_folder``) default to ``output_folder`` (or a dummy
@@ -116,9 +118,14 @@ class ASRModel:
     Build it with :func:`load_asr`.
     """
 
-    def __init__(self, hparams: dict, device: torch.device, epoch: int | None = None,
-                 decoder_representation: DecoderRepresentation | None = None,
-                 checkpoint: LoadedCheckpoint | None = None):
+    def __init__(
+        self,
+        hparams: dict,
+        device: torch.device,
+        epoch: int | None = None,
+        decoder_representation: DecoderRepresentation | None = None,
+        checkpoint: LoadedCheckpoint | None = None,
+    ):
         self.hparams = hparams
         self.device = device
         self.checkpoint = checkpoint
@@ -141,27 +148,38 @@ class ASRModel:
 
     # ------------------------------------------------------------------------------ front-end + encoder
     def _as_batch(self, wavs: Sequence[np.ndarray | torch.Tensor]) -> torch.Tensor:
-        arrays = [torch.as_tensor(np.asarray(w, dtype=np.float32)) if not torch.is_tensor(w) else w.float()
-                  for w in wavs]
+        arrays = [
+            torch.as_tensor(np.asarray(w, dtype=np.float32)) if not torch.is_tensor(w) else w.float()
+            for w in wavs
+        ]
         for i, w in enumerate(arrays):
             if w.ndim != 1 or w.numel() == 0:
-                raise ValueError(f"waveform {i}: expected a non-empty mono 1-D signal, got shape {tuple(w.shape)}")
+                raise ValueError(
+                    f"waveform {i}: expected a non-empty mono 1-D signal, got shape {tuple(w.shape)}"
+                )
             if w.numel() < MIN_ASR_INPUT_S * SAMPLE_RATE:
-                raise ValueError(f"waveform {i}: {w.numel()} samples ({w.numel() / SAMPLE_RATE:.3f} s); the ASR "
-                                 f"needs at least {MIN_ASR_INPUT_S} s at {SAMPLE_RATE} Hz")
+                raise ValueError(
+                    f"waveform {i}: {w.numel()} samples ({w.numel() / SAMPLE_RATE:.3f} s); the ASR "
+                    f"needs at least {MIN_ASR_INPUT_S} s at {SAMPLE_RATE} Hz"
+                )
         return torch.stack(arrays).to(self.device)
 
     @torch.no_grad()
     def stages(self, wav: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every front-end stage of one utterance (batch dim dropped, CPU): fbank, feats_norm, cnn_out, enc_out."""
+        """Every front-end stage of one utterance (batch dim dropped, CPU).
+
+        Keys: fbank, feats_norm, cnn_out, enc_out.
+        """
         wavs = self._as_batch([wav])
         lens = torch.ones(1, device=self.device)
         fbank = self.compute_features(wavs)
         feats = self.normalize(fbank, lens, epoch=self.epoch)
         cnn_out = self.cnn(feats)
         enc_out = self.transformer.encode(cnn_out, lens)
-        return {k: v[0].cpu() for k, v in
-                {"fbank": fbank, "feats_norm": feats, "cnn_out": cnn_out, "enc_out": enc_out}.items()}
+        return {
+            k: v[0].cpu()
+            for k, v in {"fbank": fbank, "feats_norm": feats, "cnn_out": cnn_out, "enc_out": enc_out}.items()
+        }
 
     @torch.no_grad()
     def _encode_equal_length(self, wavs: torch.Tensor) -> torch.Tensor:
@@ -170,7 +188,9 @@ class ASRModel:
         feats = self.normalize(self.compute_features(wavs), lens, epoch=self.epoch)
         return self.transformer.encode(self.cnn(feats), lens)
 
-    def encode_batch(self, wavs: Sequence[np.ndarray | torch.Tensor], max_batch: int = 8) -> list[torch.Tensor]:
+    def encode_batch(
+        self, wavs: Sequence[np.ndarray | torch.Tensor], max_batch: int = 8
+    ) -> list[torch.Tensor]:
         """Encoder representations ``[T_i, d_model]`` (on ``self.device``) of several utterances.
 
         Utterances of identical length are encoded together (at most ``max_batch`` at a time); others
@@ -183,7 +203,7 @@ class ASRModel:
             groups.setdefault(len(w), []).append(i)
         for indices in groups.values():
             for s in range(0, len(indices), max_batch):
-                chunk = indices[s:s + max_batch]
+                chunk = indices[s : s + max_batch]
                 enc = self._encode_equal_length(self._as_batch([wavs[i] for i in chunk]))
                 for j, i in enumerate(chunk):
                     out[i] = enc[j]
@@ -229,7 +249,7 @@ class ASRModel:
         order = sorted(range(len(encs)), key=lambda i: -encs[i].shape[0])
         results: list[SearchResult | None] = [None] * len(encs)
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             lens = torch.tensor([encs[i].shape[0] for i in chunk], device=self.device)
             padded = [encs[i].to(self.device) for i in chunk]
             batch = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
@@ -238,7 +258,9 @@ class ASRModel:
                 results[i] = result.select(j)
         return results  # type: ignore[return-value]
 
-    def represent_batch(self, wavs: Sequence[np.ndarray | torch.Tensor], max_batch: int = 8) -> list[Representation]:
+    def represent_batch(
+        self, wavs: Sequence[np.ndarray | torch.Tensor], max_batch: int = 8
+    ) -> list[Representation]:
         """:class:`Representation` of several utterances.
 
         Utterances of identical length share an encoder batch; the searches run ``max_batch``
@@ -248,31 +270,42 @@ class ASRModel:
         encs = self.encode_batch(wavs, max_batch=max_batch)
         return self.represent_encoded(encs, batch_size=max_batch)
 
-    def represent_encoded(self, encs: Sequence[torch.Tensor],
-                          batch_size: int) -> list[Representation]:
+    def represent_encoded(self, encs: Sequence[torch.Tensor], batch_size: int) -> list[Representation]:
         """:class:`Representation` of several encoded utterances (``[T_i, d_model]`` each).
 
         The searches run ``batch_size`` utterances at a time (:meth:`search_many`).
         """
-        return [self._representation(enc, result)
-                for enc, result in zip(encs, self.search_many(encs, batch_size), strict=True)]
+        return [
+            self._representation(enc, result)
+            for enc, result in zip(encs, self.search_many(encs, batch_size), strict=True)
+        ]
 
     def _representation(self, enc: torch.Tensor, result: SearchResult) -> Representation:
         if self.decoder_representation == "last_step_slot0":
             dec = result.dec_out[0]
         else:
             dec = self.teacher_forced_states(enc, result.hyps[0])
-        return Representation(enc=enc.cpu(), dec=dec.cpu(), hyp=list(result.hyps[0]),
-                              score=float(result.topk_scores[0, 0]), search=result)
+        return Representation(
+            enc=enc.cpu(),
+            dec=dec.cpu(),
+            hyp=list(result.hyps[0]),
+            score=float(result.topk_scores[0, 0]),
+            search=result,
+        )
 
     def represent(self, wav: np.ndarray | torch.Tensor) -> Representation:
         """Encoder rep, decoder rep, best hypothesis and its score for one 16 kHz waveform."""
         return self.represent_batch([wav])[0]
 
 
-def load_asr(checkpoint_dir: str | os.PathLike, yaml_path: str | os.PathLike = DEFAULT_YAML,
-             overrides: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
-             average: bool = True, decoder_representation: DecoderRepresentation | None = None) -> ASRModel:
+def load_asr(
+    checkpoint_dir: str | os.PathLike,
+    yaml_path: str | os.PathLike = DEFAULT_YAML,
+    overrides: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    average: bool = True,
+    decoder_representation: DecoderRepresentation | None = None,
+) -> ASRModel:
     """Build the modules from the yaml and load a checkpoint into them.
 
     Parameters
@@ -307,5 +340,6 @@ def load_asr(checkpoint_dir: str | os.PathLike, yaml_path: str | os.PathLike = D
         loaded = load_hf_folder(hparams["model"], hparams["normalize"], checkpoint_dir)
     else:
         loaded = load_save_folder(hparams["model"], hparams["normalize"], checkpoint_dir, average=average)
-    return ASRModel(hparams, device, epoch=loaded.epoch, decoder_representation=decoder_representation,
-                    checkpoint=loaded)
+    return ASRModel(
+        hparams, device, epoch=loaded.epoch, decoder_representation=decoder_representation, checkpoint=loaded
+    )

@@ -63,7 +63,10 @@ class FloorFbank(torch.nn.Module):
         self.top_db = float(fbank.compute_fbanks.top_db)  # dB below the maximum that is kept
 
     def forward(self, wavs: torch.Tensor) -> torch.Tensor:
-        """Log mel filterbank in dB, [shape=(batch, frames, n_mels)], of waveforms [shape=(batch, samples)]."""
+        """Log mel filterbank in dB, [shape=(batch, frames, n_mels)].
+
+        Of waveforms [shape=(batch, samples)].
+        """
         feats = self.fbank(wavs)
         if self.floor == "utterance":
             return feats
@@ -107,9 +110,15 @@ def _drop_memory_mask(module, args, kwargs):
     return args, {**kwargs, "memory_key_padding_mask": None}
 
 
-def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, input_lens: torch.Tensor,
-             target_lens: torch.Tensor, blank_index: int, reduction: str = "batchmean",
-             length_rule: CTCLengthRule = "truncate") -> torch.Tensor:
+def ctc_loss(
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    input_lens: torch.Tensor,
+    target_lens: torch.Tensor,
+    blank_index: int,
+    reduction: str = "batchmean",
+    length_rule: CTCLengthRule = "truncate",
+) -> torch.Tensor:
     """CTC loss with 0.5.9's truncated (default) or 1.1.2's rounded absolute lengths.
 
     0.5.9 turns the relative lengths into frame and token counts with ``.int()``; float32 relative

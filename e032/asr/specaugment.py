@@ -35,9 +35,16 @@ class MaskAlongAxis(SpectrogramDrop):
         Mask starts in ``[0, max(1, D - longest mask))`` (0.5.x, default) or in ``[0, D)`` (1.x).
     """
 
-    def __init__(self, drop_length_low: int = 0, drop_length_high: int = 30, drop_count_low: int = 2,
-                 drop_count_high: int = 2, replace: Literal["mean", "zeros"] = "mean", dim: int = 1,
-                 position_rule: Literal["sb05", "sb1"] = "sb05") -> None:
+    def __init__(
+        self,
+        drop_length_low: int = 0,
+        drop_length_high: int = 30,
+        drop_count_low: int = 2,
+        drop_count_high: int = 2,
+        replace: Literal["mean", "zeros"] = "mean",
+        dim: int = 1,
+        position_rule: Literal["sb05", "sb1"] = "sb05",
+    ) -> None:
         super().__init__(drop_length_low, drop_length_high, drop_count_low, drop_count_high, replace, dim)
         if replace not in ("mean", "zeros"):
             raise ValueError(f"replace must be 'mean' or 'zeros', got {replace!r}")

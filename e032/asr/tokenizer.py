@@ -57,7 +57,10 @@ def read_transcripts(csv_path: str | os.PathLike) -> list[str]:
 
 
 def train_unigram(
-    texts: list[str], model_file: str | os.PathLike, vocab_size: int, character_coverage: float = 1.0,
+    texts: list[str],
+    model_file: str | os.PathLike,
+    vocab_size: int,
+    character_coverage: float = 1.0,
     special_ids: tuple[int, int, int] = (0, 1, 2),
 ) -> Path:
     """Train a unigram SentencePiece model on ``texts`` and write it atomically to ``model_file``.
@@ -90,10 +93,19 @@ def train_unigram(
     model_bytes = io.BytesIO()  # in-memory I/O keeps temporary paths out of the model's trainer spec
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts), model_writer=model_bytes, vocab_size=vocab_size,
-            model_type="unigram", character_coverage=character_coverage,
-            unk_id=special_ids[0], bos_id=special_ids[1], eos_id=special_ids[2], pad_id=-1, num_threads=1,
-            input_sentence_size=0, shuffle_input_sentence=False, minloglevel=2,
+            sentence_iterator=iter(texts),
+            model_writer=model_bytes,
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=character_coverage,
+            unk_id=special_ids[0],
+            bos_id=special_ids[1],
+            eos_id=special_ids[2],
+            pad_id=-1,
+            num_threads=1,
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            minloglevel=2,
         )
     except RuntimeError as err:
         raise ValueError(
@@ -102,8 +114,9 @@ def train_unigram(
         ) from None
     with atomic_path(model_file) as out:
         out.write_bytes(model_bytes.getvalue())
-    logger.info("trained a %d-piece unigram tokenizer on %d transcripts -> %s", vocab_size, len(texts),
-                model_file)
+    logger.info(
+        "trained a %d-piece unigram tokenizer on %d transcripts -> %s", vocab_size, len(texts), model_file
+    )
     return model_file
 
 

@@ -1,4 +1,6 @@
-"""Check the E032 training loop against a training-step oracle made with the original code on SpeechBrain 0.5.9.
+"""Check the E032 training loop against a training-step oracle.
+
+The oracle was made with the original code on SpeechBrain 0.5.9.
 
 An oracle folder (its README documents every field) holds one fixed batch (``batch.npz``), the run
 settings (``meta.json`` and ``<run>/scalars.json``: seeds, epochs, stage switch, yaml overrides) and, per
@@ -34,28 +36,34 @@ from e032.asr.training import ASRBrain
 
 # Keys of the original recipe's yaml overrides (meta.json "yaml_overrides") -> ours; None = not built here.
 ORIGINAL_YAML_KEYS: dict[str, str | None] = {
-    "d_model": "d_model", "nhead": "nhead", "num_encoder_layers": "num_encoder_layers",
-    "num_decoder_layers": "num_decoder_layers", "d_ffn": "d_ffn", "output_neurons": "output_neurons",
-    "gradient_accumulation": "gradient_accumulation", "CNN.out_channels": "cnn_channels",
+    "d_model": "d_model",
+    "nhead": "nhead",
+    "num_encoder_layers": "num_encoder_layers",
+    "num_decoder_layers": "num_decoder_layers",
+    "d_ffn": "d_ffn",
+    "output_neurons": "output_neurons",
+    "gradient_accumulation": "gradient_accumulation",
+    "CNN.out_channels": "cnn_channels",
     "Transformer.input_size": "transformer_input_size",
-    "vocab_size": None, "lm_model": None,  # the language model: built by the original, unused in training
+    "vocab_size": None,
+    "lm_model": None,  # the language model: built by the original, unused in training
 }
 
 # README §6 of the oracle: its suggested tolerances (what 2 threads instead of 1 changed stayed below them)
 TOLERANCES: dict[str, float] = {
-    "losses": 1e-4,            # absolute, loss / loss_ctc / loss_seq of every micro-batch (values 60-75)
-    "schedule": 0.0,           # mismatches of update count, optimiser class, Noam step count (exact)
-    "normaliser count": 0.0,   # micro-batches whose normaliser count differs (0.5.9 counts every call)
-    "learning rates": 1e-12,   # relative, lr used by every update and lr Noam set after it
-    "grad norms": 1e-5,        # relative, total gradient norm before clipping
-    "gradients": 1e-4,         # ||g - g_ref|| / ||g_ref|| over all parameters, per update
-    "parameters": 1e-6,        # absolute, state after every stored update (null-gradient entries apart)
+    "losses": 1e-4,  # absolute, loss / loss_ctc / loss_seq of every micro-batch (values 60-75)
+    "schedule": 0.0,  # mismatches of update count, optimiser class, Noam step count (exact)
+    "normaliser count": 0.0,  # micro-batches whose normaliser count differs (0.5.9 counts every call)
+    "learning rates": 1e-12,  # relative, lr used by every update and lr Noam set after it
+    "grad norms": 1e-5,  # relative, total gradient norm before clipping
+    "gradients": 1e-4,  # ||g - g_ref|| / ||g_ref|| over all parameters, per update
+    "parameters": 1e-6,  # absolute, state after every stored update (null-gradient entries apart)
     "null-gradient entries": 3e-4,  # absolute; rounding noise that Adam amplifies (README: not reproducible)
-    "BN running_mean": 1e-6,   # absolute, after updates 1-2
+    "BN running_mean": 1e-6,  # absolute, after updates 1-2
     "BN running_mean, late": 2e-4,  # after update >= 3 it follows the noisy conv biases (README §6)
     "BN running_var": 1e-6,
     "BN num_batches_tracked": 0.0,
-    "features": 1e-5,          # absolute, normalised features and normaliser statistics
+    "features": 1e-5,  # absolute, normalised features and normaliser statistics
 }
 BN_LATE_FROM_UPDATE = 3  # first update whose state has a BN running_mean of the "late" row
 ROWS_RELATIVE = ("learning rates", "grad norms", "gradients")
@@ -112,16 +120,26 @@ def yaml_overrides(oracle: Path, run: str, output_folder: Path) -> dict[str, Any
         if ORIGINAL_YAML_KEYS[key] is not None:
             overrides[ORIGINAL_YAML_KEYS[key]] = value
     overrides.update(run_meta["hparams_used"])  # same key names as ours (ctc_weight, lr_sgd, epochs, ...)
-    overrides.update({"n_warmup_steps": run_meta["noam"]["n_warmup_steps"],
-                      "transformer_dropout": run_meta["transformer_dropout"],
-                      "number_of_epochs": run_meta["epochs"][-1], "fea_augment": None, "wav_augment": None,
-                      "data_folder": str(output_folder), "output_folder": str(output_folder),
-                      "torch_num_threads": 1})
+    overrides.update(
+        {
+            "n_warmup_steps": run_meta["noam"]["n_warmup_steps"],
+            "transformer_dropout": run_meta["transformer_dropout"],
+            "number_of_epochs": run_meta["epochs"][-1],
+            "fea_augment": None,
+            "wav_augment": None,
+            "data_folder": str(output_folder),
+            "output_folder": str(output_folder),
+            "torch_num_threads": 1,
+        }
+    )
     return overrides
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"CNN": {"out_channels": x}}`` -> ``{"CNN.out_channels": x}`` (only the original's module keys nest)."""
+    """``{"CNN": {"out_channels": x}}`` -> ``{"CNN.out_channels": x}``.
+
+    Only the original's module keys nest.
+    """
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, Mapping) and f"{prefix}{key}" not in ORIGINAL_YAML_KEYS:
@@ -161,8 +179,9 @@ def _same_batch(batch):
 def repeated_loader(batch: PaddedBatch, n_per_epoch: int) -> torch.utils.data.DataLoader:
     """A loader yielding ``batch`` ``n_per_epoch`` times per epoch; its own generator keeps the global RNG
     for the dropout masks alone (the oracle's RNG contract)."""
-    return torch.utils.data.DataLoader([batch] * n_per_epoch, batch_size=None, collate_fn=_same_batch,
-                                       generator=torch.Generator())
+    return torch.utils.data.DataLoader(
+        [batch] * n_per_epoch, batch_size=None, collate_fn=_same_batch, generator=torch.Generator()
+    )
 
 
 # ------------------------------------------------------------------------------------------ recording
@@ -176,9 +195,13 @@ class RecordingBrain(ASRBrain):
         model = self.hparams.model
         grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
         self.recording.grads.append(grads)
-        self.recording.steps.append({
-            "optimizer": type(self.optimizer).__name__, "lr_used": self.optimizer.param_groups[0]["lr"],
-            "grad_norm_before_clip": float(torch.nn.utils.get_total_norm(list(grads.values())))})
+        self.recording.steps.append(
+            {
+                "optimizer": type(self.optimizer).__name__,
+                "lr_used": self.optimizer.param_groups[0]["lr"],
+                "grad_norm_before_clip": float(torch.nn.utils.get_total_norm(list(grads.values()))),
+            }
+        )
         super().optimizers_step()
         self.recording.states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
@@ -186,15 +209,20 @@ class RecordingBrain(ASRBrain):
         """Noam (ASRBrain), then record the loss and the schedule."""
         super().on_fit_batch_end(batch, outputs, loss, should_step)
         self.recording.micro_batches[-1].update(
-            loss=float(loss.detach()), optimizer_class_after=type(self.optimizer).__name__,
-            normalizer_count_after=float(self.hparams.normalize.count))
+            loss=float(loss.detach()),
+            optimizer_class_after=type(self.optimizer).__name__,
+            normalizer_count_after=float(self.hparams.normalize.count),
+        )
         if should_step:
-            self.recording.steps[-1].update(noam_n_steps_after=self.hparams.noam_annealing.n_steps,
-                                            lr_set_by_noam_after=self.optimizer.param_groups[0]["lr"])
+            self.recording.steps[-1].update(
+                noam_n_steps_after=self.hparams.noam_annealing.n_steps,
+                lr_set_by_noam_after=self.optimizer.param_groups[0]["lr"],
+            )
 
 
 def record_costs(hparams: dict, recording: Recording) -> None:
     """Wrap the yaml's cost functions so that every micro-batch's CTC and sequence losses are kept."""
+
     def wrap(name: str, cost: Callable) -> Callable:
         def recorded(*args, **kwargs):
             value = cost(*args, **kwargs)
@@ -202,32 +230,49 @@ def record_costs(hparams: dict, recording: Recording) -> None:
                 recording.micro_batches.append({})
             recording.micro_batches[-1][name] = float(value.detach())
             return value
+
         return recorded
+
     hparams["seq_cost"] = wrap("loss_seq", hparams["seq_cost"])
     hparams["ctc_cost"] = wrap("loss_ctc", hparams["ctc_cost"])
 
 
 def record_features(hparams: dict, recording: Recording) -> None:
     """Keep the normaliser's output and statistics after every call."""
+
     def hook(module, args, output):
         del args
-        recording.features.append({"feats_norm": output.detach().clone(),
-                                   "norm_glob_mean": module.glob_mean.detach().clone(),
-                                   "norm_glob_std": module.glob_std.detach().clone()})
+        recording.features.append(
+            {
+                "feats_norm": output.detach().clone(),
+                "norm_glob_mean": module.glob_mean.detach().clone(),
+                "norm_glob_std": module.glob_std.detach().clone(),
+            }
+        )
+
     hparams["normalize"].register_forward_hook(hook)
 
 
 # ------------------------------------------------------------------------------------------ training
-def build_brain(yaml_path: Path, overrides: Mapping[str, Any], checkpoint: Path,
-                recording: Recording) -> RecordingBrain:
-    """Our Brain and modules from the yaml as ``train_asr.py`` builds them (CPU), started from ``checkpoint``."""
+def build_brain(
+    yaml_path: Path, overrides: Mapping[str, Any], checkpoint: Path, recording: Recording
+) -> RecordingBrain:
+    """Our Brain and modules from the yaml as ``train_asr.py`` builds them (CPU).
+
+    Started from ``checkpoint``.
+    """
     with open(yaml_path, encoding="utf-8") as f:
         hparams = load_hyperpyyaml(f, dict(overrides))
     load_starting_point(hparams, save_folder=checkpoint, device="cpu")
     record_costs(hparams, recording)
     record_features(hparams, recording)
-    brain = RecordingBrain(modules=hparams["modules"], opt_class=hparams["Adam"], hparams=hparams,
-                           run_opts={"device": "cpu"}, checkpointer=hparams["checkpointer"])
+    brain = RecordingBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["Adam"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=hparams["checkpointer"],
+    )
     brain.recording = recording
     return brain
 
@@ -240,15 +285,25 @@ def check_starting_point(brain: ASRBrain, run_meta: Mapping[str, Any]) -> None:
     ValueError
         Naming the value that differs.
     """
-    found = {"init_noam_n_steps": brain.hparams.noam_annealing.n_steps,
-             "init_normalizer_count": brain.hparams.normalize.count}
+    found = {
+        "init_noam_n_steps": brain.hparams.noam_annealing.n_steps,
+        "init_normalizer_count": brain.hparams.normalize.count,
+    }
     for key, value in found.items():
         if key in run_meta and int(value) != int(run_meta[key]):
-            raise ValueError(f"the checkpoint gives {key}={value}, the oracle run started from {run_meta[key]}")
+            raise ValueError(
+                f"the checkpoint gives {key}={value}, the oracle run started from {run_meta[key]}"
+            )
 
 
-def train_run(oracle: Path, run: str, checkpoint: Path, yaml_path: Path, tmp: Path,
-              switches: Mapping[str, Any] | None = None) -> Recording:
+def train_run(
+    oracle: Path,
+    run: str,
+    checkpoint: Path,
+    yaml_path: Path,
+    tmp: Path,
+    switches: Mapping[str, Any] | None = None,
+) -> Recording:
     """Train our Brain through ``fit()`` as the oracle run did and return what it recorded.
 
     Parameters
@@ -278,8 +333,12 @@ def train_run(oracle: Path, run: str, checkpoint: Path, yaml_path: Path, tmp: Pa
         raise ValueError(f"{oracle}/{run}: micro-batches do not divide evenly into the epochs")
     torch.set_num_threads(run_meta.get("torch_num_threads", 1))
     torch.manual_seed(run_meta["train_seed"])
-    brain.fit(brain.hparams.epoch_counter, repeated_loader(make_batch(oracle), n_per_epoch),
-              valid_set=None, progressbar=False)
+    brain.fit(
+        brain.hparams.epoch_counter,
+        repeated_loader(make_batch(oracle), n_per_epoch),
+        valid_set=None,
+        progressbar=False,
+    )
     return recording
 
 
@@ -308,8 +367,10 @@ def compare_losses(rec: Recording, scalars: Mapping[str, Any]) -> float:
     ref = scalars["micro_batches"]
     if len(rec.micro_batches) != len(ref):
         return float("inf")
-    return max(max_abs([m[k] for m in rec.micro_batches], [m[k] for m in ref])
-               for k in ("loss", "loss_ctc", "loss_seq"))
+    return max(
+        max_abs([m[k] for m in rec.micro_batches], [m[k] for m in ref])
+        for k in ("loss", "loss_ctc", "loss_seq")
+    )
 
 
 def compare_schedule(rec: Recording, scalars: Mapping[str, Any]) -> float:
@@ -319,8 +380,10 @@ def compare_schedule(rec: Recording, scalars: Mapping[str, Any]) -> float:
         return float(abs(len(rec.steps) - len(ref)))
     keys = ("optimizer", "noam_n_steps_after")
     mismatches = sum(ours[k] != theirs[k] for ours, theirs in zip(rec.steps, ref) for k in keys)
-    mismatches += sum(ours["optimizer_class_after"] != theirs["optimizer_class_after"]
-                      for ours, theirs in zip(rec.micro_batches, scalars["micro_batches"]))
+    mismatches += sum(
+        ours["optimizer_class_after"] != theirs["optimizer_class_after"]
+        for ours, theirs in zip(rec.micro_batches, scalars["micro_batches"])
+    )
     return float(mismatches)
 
 
@@ -329,8 +392,11 @@ def compare_normaliser_count(rec: Recording, scalars: Mapping[str, Any]) -> floa
     ref = scalars["micro_batches"]
     if len(rec.micro_batches) != len(ref):
         return float("inf")
-    return float(sum(o["normalizer_count_after"] != r["normalizer_count_after"]
-                     for o, r in zip(rec.micro_batches, ref)))
+    return float(
+        sum(
+            o["normalizer_count_after"] != r["normalizer_count_after"] for o, r in zip(rec.micro_batches, ref)
+        )
+    )
 
 
 def compare_learning_rates(rec: Recording, scalars: Mapping[str, Any]) -> float:
@@ -338,8 +404,9 @@ def compare_learning_rates(rec: Recording, scalars: Mapping[str, Any]) -> float:
     ref = scalars["optimizer_steps"]
     if len(rec.steps) != len(ref):
         return float("inf")
-    return max(max_rel([s[k] for s in rec.steps], [s[k] for s in ref])
-               for k in ("lr_used", "lr_set_by_noam_after"))
+    return max(
+        max_rel([s[k] for s in rec.steps], [s[k] for s in ref]) for k in ("lr_used", "lr_set_by_noam_after")
+    )
 
 
 def compare_grad_norms(rec: Recording, scalars: Mapping[str, Any]) -> float:
@@ -378,7 +445,7 @@ def null_gradient_mask(name: str, shape: tuple[int, ...]) -> np.ndarray:
         mask[...] = True
     elif IN_PROJ_BIAS.search(name):
         third = shape[0] // 3
-        mask[third:2 * third] = True
+        mask[third : 2 * third] = True
     return mask
 
 
@@ -409,7 +476,10 @@ def compare_states(rec: Recording, states: Mapping[str, np.ndarray]) -> dict[str
 
 
 def compare_features(rec: Recording, tensors: Mapping[str, np.ndarray]) -> float | None:
-    """Largest absolute difference of the normalised features and normaliser statistics (None: none stored)."""
+    """Largest absolute difference of the normalised features and normaliser statistics.
+
+    None: none stored.
+    """
     pattern = re.compile(r"^mb(\d+)\.(feats_norm|norm_glob_mean|norm_glob_std)$")
     devs = []
     for key, ref in tensors.items():
@@ -434,9 +504,13 @@ class Deviation:
 def compare_run(rec: Recording, oracle: Path, run: str) -> list[Deviation]:
     """Every deviation of ``rec`` from the oracle run ``run``, one :class:`Deviation` per quantity."""
     scalars = read_json(oracle / run / "scalars.json")
-    rows = {"losses": compare_losses(rec, scalars), "schedule": compare_schedule(rec, scalars),
-            "normaliser count": compare_normaliser_count(rec, scalars),
-            "learning rates": compare_learning_rates(rec, scalars), "grad norms": compare_grad_norms(rec, scalars)}
+    rows = {
+        "losses": compare_losses(rec, scalars),
+        "schedule": compare_schedule(rec, scalars),
+        "normaliser count": compare_normaliser_count(rec, scalars),
+        "learning rates": compare_learning_rates(rec, scalars),
+        "grad norms": compare_grad_norms(rec, scalars),
+    }
     grads = npz_or_empty(oracle / run / "grads_before_clip.npz")
     if grads:
         rows["gradients"] = compare_gradients(rec, grads)
@@ -447,8 +521,13 @@ def compare_run(rec: Recording, oracle: Path, run: str) -> list[Deviation]:
     return [Deviation(q, d, TOLERANCES[q], d <= TOLERANCES[q]) for q, d in rows.items()]
 
 
-def check_oracle(oracle: Path, checkpoint: Path, yaml_path: Path, runs: list[str] | None = None,
-                 switches: Mapping[str, Any] | None = None) -> dict[str, list[Deviation]]:
+def check_oracle(
+    oracle: Path,
+    checkpoint: Path,
+    yaml_path: Path,
+    runs: list[str] | None = None,
+    switches: Mapping[str, Any] | None = None,
+) -> dict[str, list[Deviation]]:
     """Train every run of the oracle folder (or ``runs``) and compare; returns ``{run: deviations}``."""
     results = {}
     for run in runs or run_names(oracle):
@@ -471,7 +550,9 @@ def format_table(results: Mapping[str, list[Deviation]]) -> str:
         cells = []
         for run in runs:
             found = [d for d in results[run] if d.quantity == quantity]
-            cells.append("-" if not found else f"{found[0].deviation:.2g}" + ("" if found[0].within else " FAIL"))
+            cells.append(
+                "-" if not found else f"{found[0].deviation:.2g}" + ("" if found[0].within else " FAIL")
+            )
         lines.append(f"| {quantity} | {TOLERANCES[quantity]:.0e} {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

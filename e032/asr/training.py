@@ -162,17 +162,25 @@ class ASRBrain(sb.Brain):
         if stage == sb.Stage.TEST or self._search_this_epoch():
             stats["WER"] = self.wer_metric.summarize("error_rate")
         if stage == sb.Stage.VALID:
-            meta = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"],
-                    "steps": self.hparams.noam_annealing.n_steps,
-                    "optimizer": type(self.optimizer).__name__}
+            meta = {
+                "epoch": epoch,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "steps": self.hparams.noam_annealing.n_steps,
+                "optimizer": type(self.optimizer).__name__,
+            }
             # log_stats is main-process-only and broadcasts: every process calls it
-            self.hparams.train_logger.log_stats(stats_meta=meta, train_stats=getattr(self, "train_stats", None),
-                                                valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"ACC": stats["ACC"], "epoch": epoch}, max_keys=["ACC"],
-                                                 num_to_keep=self.hparams.num_checkpoints_to_keep)
+            self.hparams.train_logger.log_stats(
+                stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"ACC": stats["ACC"], "epoch": epoch},
+                max_keys=["ACC"],
+                num_to_keep=self.hparams.num_checkpoints_to_keep,
+            )
         else:
             self.hparams.train_logger.log_stats(
-                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats)
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current}, test_stats=stats
+            )
             if sb.utils.distributed.if_main_process():
                 with atomic_path(self.hparams.wer_file) as tmp, open(tmp, "w", encoding="utf-8") as f:
                     self.wer_metric.write_stats(f)
@@ -180,7 +188,9 @@ class ASRBrain(sb.Brain):
             # "averaged_checkpoints" marks the final model (train_asr.py skips a finished experiment)
             self.checkpointer.save_and_keep_only(
                 meta={"ACC": 1.1, "epoch": epoch, "averaged_checkpoints": self.n_averaged},
-                max_keys=["ACC"], num_to_keep=1)
+                max_keys=["ACC"],
+                num_to_keep=1,
+            )
         self.last_stats = stats
 
     # ------------------------------------------------------------------ optimisers
@@ -194,8 +204,9 @@ class ASRBrain(sb.Brain):
             self.opt_class = self.hparams.SGD
         super().init_optimizers()
         if self.checkpointer is not None:
-            self.checkpointer.add_recoverable("optimizer", self.optimizer, custom_load_hook=load_optimizer_state,
-                                              optional_load=True)
+            self.checkpointer.add_recoverable(
+                "optimizer", self.optimizer, custom_load_hook=load_optimizer_state, optional_load=True
+            )
 
     def _next_epoch(self) -> int:
         """The epoch that ``fit`` runs next, read from the checkpoint that will be recovered."""
@@ -212,8 +223,9 @@ class ASRBrain(sb.Brain):
         self.opt_class = self.hparams.SGD
         self.optimizer = self.hparams.SGD(self.modules.parameters())
         self.optimizers_dict = {"opt_class": self.optimizer}
-        self.checkpointer.add_recoverable("optimizer", self.optimizer, custom_load_hook=load_optimizer_state,
-                                          optional_load=True)
+        self.checkpointer.add_recoverable(
+            "optimizer", self.optimizer, custom_load_hook=load_optimizer_state, optional_load=True
+        )
 
     def zero_grad(self, set_to_none=False):
         """Clear the gradients at an epoch's start and end (SpeechBrain 1.x), unless ``carry_over_gradients``.
@@ -247,7 +259,8 @@ class ASRBrain(sb.Brain):
         for name, module in self.modules.items():
             if any(p.requires_grad for p in module.parameters()):
                 self.modules[name] = torch.nn.parallel.DistributedDataParallel(
-                    module, find_unused_parameters=self.find_unused_parameters)
+                    module, find_unused_parameters=self.find_unused_parameters
+                )
 
     # ------------------------------------------------------------------ evaluation
     def on_evaluate_start(self, max_key=None, min_key=None):
@@ -256,7 +269,8 @@ class ASRBrain(sb.Brain):
         ckpts = self.checkpointer.find_checkpoints(max_key=max_key, min_key=min_key)
         if not ckpts:
             raise FileNotFoundError(
-                f"no checkpoint with {max_key or min_key} in {self.checkpointer.checkpoints_dir}")
+                f"no checkpoint with {max_key or min_key} in {self.checkpointer.checkpoints_dir}"
+            )
         state = average_checkpoints(ckpts, recoverable_name="model")
         self.hparams.model.load_state_dict(state, strict=True)
         self.hparams.model.eval()

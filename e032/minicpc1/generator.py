@@ -54,7 +54,16 @@ REFERENCE_LEVEL_DBFS: Final[float] = -21.0  # active level of the 16-bit target 
 FIRST_TRAIN_SCENE: Final[int] = 1001
 FIRST_TEST_SCENE: Final[int] = 9001
 RECORD_KEYS: Final[tuple[str, ...]] = (  # key order of the real CPC1 records
-    "prompt", "scene", "n_words", "hits", "listener", "system", "correctness", "response", "volume", "signal",
+    "prompt",
+    "scene",
+    "n_words",
+    "hits",
+    "listener",
+    "system",
+    "correctness",
+    "response",
+    "volume",
+    "signal",
 )
 LABEL_KEYS: Final[frozenset[str]] = frozenset({"hits", "correctness", "response"})
 _SEED_DESIGN, _SEED_SCENE, _SEED_SIGNAL = 0, 1, 2
@@ -98,7 +107,12 @@ def _draw_scene(
         talker_voices = rng.choice(len(others), size=cfg.babble_talkers, replace=False)
         babble = tuple(
             BabbleTalker(
-                sentences=tuple(babble_sentences[i] for i in rng.choice(len(babble_sentences), size=min(3, len(babble_sentences)), replace=False)),
+                sentences=tuple(
+                    babble_sentences[i]
+                    for i in rng.choice(
+                        len(babble_sentences), size=min(3, len(babble_sentences)), replace=False
+                    )
+                ),
                 voice=others[int(v)],
                 azimuth_deg=float(np.round(rng.uniform(-90, 90))),
             )
@@ -119,8 +133,12 @@ def _draw_scene(
 
 
 def _draw_pairs(
-    n_pairs: int, listeners: list[SyntheticListener], cfg: MiniCPC1Config, heldout_listeners: set[str],
-    first_heldout: bool, rng: np.random.Generator,
+    n_pairs: int,
+    listeners: list[SyntheticListener],
+    cfg: MiniCPC1Config,
+    heldout_listeners: set[str],
+    first_heldout: bool,
+    rng: np.random.Generator,
 ) -> list[tuple[int, int]]:
     """Distinct (listener index, system index) pairs; the first one held out (or not) as asked."""
     systems = list(cfg.systems)
@@ -150,13 +168,21 @@ def design(
     """
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _SEED_DESIGN]))
     parts = partition_sentences(
-        rng, cfg.n_train_scenes, cfg.n_test_scenes, cfg.n_babble_sentences, cfg.n_clean_valid, cfg.n_clean_train
+        rng,
+        cfg.n_train_scenes,
+        cfg.n_test_scenes,
+        cfg.n_babble_sentences,
+        cfg.n_clean_valid,
+        cfg.n_clean_train,
     )
     listeners = make_listeners(cfg.n_listeners, rng)
     n_heldout = max(1, int(round(cfg.heldout_listener_fraction * len(listeners))))
     heldout = {listeners[int(i)].name for i in rng.choice(len(listeners), size=n_heldout, replace=False)}
     jobs = []
-    for split, sentences, first_number in (("train", parts.train, FIRST_TRAIN_SCENE), ("test", parts.test, FIRST_TEST_SCENE)):
+    for split, sentences, first_number in (
+        ("train", parts.train, FIRST_TRAIN_SCENE),
+        ("test", parts.test, FIRST_TEST_SCENE),
+    ):
         archive = root / f"clarity_CPC1_data_{split}"
         for i, sentence in enumerate(sentences):
             scene_index = first_number + i
@@ -169,7 +195,9 @@ def design(
                 # open track: training keeps seen pairs only; test keeps pairs with an unseen part
                 in_open = (not is_heldout) if split == "train" else is_heldout
                 folders = (split, f"{split}_indep") if in_open else (split,)
-                signals.append(SignalSpec(f"{spec.scene}_{listener.name}_{system}", listener, system, li, si, folders))
+                signals.append(
+                    SignalSpec(f"{spec.scene}_{listener.name}_{system}", listener, system, li, si, folders)
+                )
             jobs.append(SceneJob(spec, scene_index, archive, tuple(signals)))
     return jobs, listeners, heldout, parts
 
@@ -238,13 +266,22 @@ def run_scene(
     babble = {k: v.astype(np.float64) for k, v in babble_speech.items()}
     audio = render_scene(job.spec, target_speech.astype(np.float64), babble, noise_psd, rng)
     scenes_dir = job.archive / "clarity_data" / "scenes"
-    _write_wav(scenes_dir / f"{job.spec.scene}_target_anechoic.wav",
-               _reference(audio.target, audio.onset, audio.offset), SAMPLE_RATE, "PCM_16")
+    _write_wav(
+        scenes_dir / f"{job.spec.scene}_target_anechoic.wav",
+        _reference(audio.target, audio.onset, audio.offset),
+        SAMPLE_RATE,
+        "PCM_16",
+    )
     results = []
     for sig in job.signals:  # a few signals per scene
-        out = apply_system(sig.system, audio.target, audio.interferer, (sig.listener.levels_l, sig.listener.levels_r))
+        out = apply_system(
+            sig.system, audio.target, audio.interferer, (sig.listener.levels_l, sig.listener.levels_r)
+        )
         n_out = audio.target.shape[0] - (HA_OUTPUT_TRIM_SAMPLES if sig.system != "E001" else 0)
-        paths = [job.archive / "clarity_data" / "HA_outputs" / folder / f"{sig.signal}.wav" for folder in sig.folders]
+        paths = [
+            job.archive / "clarity_data" / "HA_outputs" / folder / f"{sig.signal}.wav"
+            for folder in sig.folders
+        ]
         _write_wav(paths[0], out.output[:n_out], SAMPLE_RATE, "FLOAT")
         for path in paths[1:]:  # the *_indep copy shares the file (hard link), as identical bytes
             _link_atomic(paths[0], path)
@@ -255,8 +292,12 @@ def run_scene(
 
 
 def _label(
-    job: SceneJob, sig: SignalSpec, target_part: npt.NDArray[np.float64], noise_part: npt.NDArray[np.float64],
-    seed: int, vocab: list[str],
+    job: SceneJob,
+    sig: SignalSpec,
+    target_part: npt.NDArray[np.float64],
+    noise_part: npt.NDArray[np.float64],
+    seed: int,
+    vocab: list[str],
 ) -> dict:
     """The listener model's verdict on one signal: the CPC1 record and the latent values."""
     audiograms = (sig.listener.levels_l, sig.listener.levels_r)
@@ -272,16 +313,28 @@ def _label(
     hits = int(rng.binomial(n_words, p))
     volume = int(np.clip(sig.listener.volume + rng.integers(-5, 6), 0, 100))
     record = {
-        "prompt": job.spec.sentence, "scene": job.spec.scene, "n_words": n_words, "hits": hits,
-        "listener": sig.listener.name, "system": sig.system, "correctness": 100.0 * hits / n_words,
+        "prompt": job.spec.sentence,
+        "scene": job.spec.scene,
+        "n_words": n_words,
+        "hits": hits,
+        "listener": sig.listener.name,
+        "system": sig.system,
+        "correctness": 100.0 * hits / n_words,
         "response": listener_model.make_response(job.spec.sentence, hits, vocab, rng),
-        "volume": volume, "signal": sig.signal,
+        "volume": volume,
+        "signal": sig.signal,
     }
     latent = {
-        "signal": sig.signal, "folders": list(sig.folders), "snr_db": job.spec.snr_db,
-        "speech_level_db_spl": job.spec.speech_level_db_spl, "interferer": job.spec.interferer_kind,
-        "voice": job.spec.voice, "listener_profile": sig.listener.profile,
-        "listener_offset": round(sig.listener.offset, 6), "index": round(index, 6), "p": round(p, 6),
+        "signal": sig.signal,
+        "folders": list(sig.folders),
+        "snr_db": job.spec.snr_db,
+        "speech_level_db_spl": job.spec.speech_level_db_spl,
+        "interferer": job.spec.interferer_kind,
+        "voice": job.spec.voice,
+        "listener_profile": sig.listener.profile,
+        "listener_offset": round(sig.listener.offset, 6),
+        "index": round(index, 6),
+        "p": round(p, 6),
     }
     return {"record": record, "latent": latent}
 
@@ -310,7 +363,8 @@ def _scene_record(spec: SceneSpec, split: str, n_target: int) -> dict:
         "interferer": {
             "name": "speech_shaped_noise" if spec.interferer_kind == "ssn" else "babble",
             "type": "noise" if spec.interferer_kind == "ssn" else "speech",
-            "offset": 0, "nsamples": onset + n_target + SAMPLE_RATE,
+            "offset": 0,
+            "nsamples": onset + n_target + SAMPLE_RATE,
             "azimuth_deg": spec.interferer_azimuth_deg,
         },
         "duration": onset + n_target + SAMPLE_RATE,
@@ -349,8 +403,13 @@ def generate(cfg: MiniCPC1Config, root: str | Path, force: bool = False) -> dict
     tts_keys = sorted(set(babble_keys) | set(target_keys) | set(ltass_keys))
     clean_jobs = _clean_jobs(cfg, parts, root / "clean_corpus")
     n_workers = default_num_workers(cfg.num_workers)
-    logger.info("mini-CPC1: %d scenes, %d TTS renders, %d clean utterances, %d workers",
-                len(jobs), len(tts_keys), sum(len(v) for v in clean_jobs.values()), n_workers)
+    logger.info(
+        "mini-CPC1: %d scenes, %d TTS renders, %d clean utterances, %d workers",
+        len(jobs),
+        len(tts_keys),
+        sum(len(v) for v in clean_jobs.values()),
+        n_workers,
+    )
     renders = dict(_map(_tts_44k, tts_keys, n_workers))
     stage_s = {"tts": time.perf_counter() - t_start}
     clean_flat = [j for part in clean_jobs.values() for j in part]
@@ -358,9 +417,14 @@ def generate(cfg: MiniCPC1Config, root: str | Path, force: bool = False) -> dict
     stage_s["clean_corpus"] = time.perf_counter() - t_start - sum(stage_s.values())
     noise_psd = ltass([renders[k].astype(np.float64) for k in ltass_keys])
     scene_args = [
-        (job, renders[(job.spec.sentence, job.spec.voice)],
-         {(s, t.voice): renders[(s, t.voice)] for t in job.spec.babble for s in t.sentences},
-         noise_psd, cfg.seed, vocab)
+        (
+            job,
+            renders[(job.spec.sentence, job.spec.voice)],
+            {(s, t.voice): renders[(s, t.voice)] for t in job.spec.babble for s in t.sentences},
+            noise_psd,
+            cfg.seed,
+            vocab,
+        )
         for job in jobs
     ]
     results = [r for rs in _map(_run_scene_star, scene_args, n_workers) for r in rs]
@@ -372,8 +436,10 @@ def generate(cfg: MiniCPC1Config, root: str | Path, force: bool = False) -> dict
     summary["wall_s"] = round(time.perf_counter() - t_start, 2)
     summary["cpu_s"] = round(time.process_time() - cpu_start + _children_cpu_s() - children_start, 2)
     # the summary file leaves out what varies between identical runs (folder, times)
-    write_json_atomic(root / "latent" / "summary.json",
-                      {k: v for k, v in summary.items() if k not in ("root", "wall_s", "cpu_s", "reused")})
+    write_json_atomic(
+        root / "latent" / "summary.json",
+        {k: v for k, v in summary.items() if k not in ("root", "wall_s", "cpu_s", "reused")},
+    )
     return summary
 
 
@@ -397,8 +463,10 @@ def _is_complete(root: Path, cfg: MiniCPC1Config) -> bool:
             "test": read_json(root / "test_listener_responses" / "CPC1.test.json"),
             "test_indep": read_json(root / "test_listener_responses" / "CPC1.test_indep.json"),
         }
-        clean = [[row.wav for row in read_manifest(root / "clean_corpus" / f"clean_{part}.csv")]
-                 for part in ("train", "valid")]
+        clean = [
+            [row.wav for row in read_manifest(root / "clean_corpus" / f"clean_{part}.csv")]
+            for part in ("train", "valid")
+        ]
     except (FileNotFoundError, ValueError, KeyError):
         return False
     for name, records in lists.items():
@@ -442,8 +510,16 @@ def _write_clean_csvs(clean_root: Path, clean_jobs: dict, durations: dict[str, f
         write_csv_atomic(
             clean_root / f"clean_{part}.csv",
             ["ID", "duration", "wav", "spk_id", "wrd"],
-            [[utt_id, f"{durations[utt_id]:.4f}", f"$data_root/wav/{part}/{utt_id}.wav", voice, sentence.upper()]
-             for utt_id, sentence, voice, _ in rows],
+            [
+                [
+                    utt_id,
+                    f"{durations[utt_id]:.4f}",
+                    f"$data_root/wav/{part}/{utt_id}.wav",
+                    voice,
+                    sentence.upper(),
+                ]
+                for utt_id, sentence, voice, _ in rows
+            ],
         )
 
 
@@ -468,32 +544,66 @@ def _write_metadata(cfg, root, jobs, listeners, heldout, results, renders) -> di
     for signal in sorted(by_signal):
         for folder in by_signal[signal]["latent"]["folders"]:
             lists[folder].append(by_signal[signal]["record"])
-    listener_records = {l.name: l.to_record() for l in listeners}
-    write_json_atomic(train_archive / "metadata" / "CPC1.train.json", [_ordered(r) for r in lists["train"]], indent=4)
-    write_json_atomic(train_archive / "metadata" / "CPC1.train_indep.json", [_ordered(r) for r in lists["train_indep"]], indent=4)
+    listener_records = {lis.name: lis.to_record() for lis in listeners}
+    write_json_atomic(
+        train_archive / "metadata" / "CPC1.train.json", [_ordered(r) for r in lists["train"]], indent=4
+    )
+    write_json_atomic(
+        train_archive / "metadata" / "CPC1.train_indep.json",
+        [_ordered(r) for r in lists["train_indep"]],
+        indent=4,
+    )
     write_json_atomic(train_archive / "metadata" / "listeners.CPC1_train.json", listener_records)
     write_json_atomic(
         train_archive / "metadata" / "scenes.CPC1_train.json",
-        [_scene_record(j.spec, "train", len(renders[(j.spec.sentence, j.spec.voice)])) for j in jobs if j.archive == train_archive],
+        [
+            _scene_record(j.spec, "train", len(renders[(j.spec.sentence, j.spec.voice)]))
+            for j in jobs
+            if j.archive == train_archive
+        ],
     )
     write_json_atomic(test_archive / "metadata" / "listeners.CPC1_all.json", listener_records)
     for name in ("test", "test_indep"):
-        write_json_atomic(test_archive / "metadata" / f"CPC1.{name}.json", [_ordered(r, True) for r in lists[name]], indent=4)
-        write_json_atomic(root / "test_listener_responses" / f"CPC1.{name}.json", [_ordered(r) for r in lists[name]], indent=4)
+        write_json_atomic(
+            test_archive / "metadata" / f"CPC1.{name}.json",
+            [_ordered(r, True) for r in lists[name]],
+            indent=4,
+        )
+        write_json_atomic(
+            root / "test_listener_responses" / f"CPC1.{name}.json",
+            [_ordered(r) for r in lists[name]],
+            indent=4,
+        )
     _warn_unlisted(root, lists)
-    latent = [by_signal[s]["latent"] | {"correctness": by_signal[s]["record"]["correctness"]} for s in sorted(by_signal)]
+    latent = [
+        by_signal[s]["latent"] | {"correctness": by_signal[s]["record"]["correctness"]}
+        for s in sorted(by_signal)
+    ]
     write_json_atomic(root / "latent" / "signals.json", latent)
-    write_json_atomic(root / "latent" / "listeners.json", [dataclasses.asdict(l) | {"heldout": l.name in heldout} for l in listeners])
+    write_json_atomic(
+        root / "latent" / "listeners.json",
+        [dataclasses.asdict(lis) | {"heldout": lis.name in heldout} for lis in listeners],
+    )
     write_json_atomic(root / "latent" / "config.json", _config_record(cfg))
     ceiling = {}
     for name, records in lists.items():
         p = [100 * by_signal[r["signal"]]["latent"]["p"] for r in records]
         ceiling[name] = _ncc(p, [r["correctness"] for r in records])
-    write_json_atomic(root / "latent" / "ceiling.json", {
-        "definition": "Pearson correlation between 100*p (listener-model probability) and correctness",
-        **ceiling,
-    })
-    return {"root": str(root), **{f"n_{k}": len(v) for k, v in lists.items()},
-            "n_listeners": len(listeners), "n_scenes": len(jobs),
-            "ceiling_test": ceiling["test"], "ceiling_test_indep": ceiling["test_indep"],
-            "mean_correctness_test": float(np.mean([r["correctness"] for r in lists["test"]])) if lists["test"] else None}
+    write_json_atomic(
+        root / "latent" / "ceiling.json",
+        {
+            "definition": "Pearson correlation between 100*p (listener-model probability) and correctness",
+            **ceiling,
+        },
+    )
+    return {
+        "root": str(root),
+        **{f"n_{k}": len(v) for k, v in lists.items()},
+        "n_listeners": len(listeners),
+        "n_scenes": len(jobs),
+        "ceiling_test": ceiling["test"],
+        "ceiling_test_indep": ceiling["test_indep"],
+        "mean_correctness_test": float(np.mean([r["correctness"] for r in lists["test"]]))
+        if lists["test"]
+        else None,
+    }

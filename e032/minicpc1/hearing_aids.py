@@ -104,7 +104,9 @@ def nalr_fir(levels_db_hl: npt.ArrayLike, sample_rate: int = SAMPLE_RATE) -> npt
     return firwin2(NALR_FIR_TAPS, freqs, 10 ** (gains_db / 20), fs=sample_rate)
 
 
-def _fir_per_ear(signal: npt.NDArray[np.float64], firs: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+def _fir_per_ear(
+    signal: npt.NDArray[np.float64], firs: list[npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64]:
     n = signal.shape[0]
     return np.stack([oaconvolve(signal[:, e], firs[e])[:n] for e in range(2)], axis=1)
 
@@ -159,7 +161,9 @@ def _smooth_frames(power: npt.NDArray[np.float64], tau_s: float) -> npt.NDArray[
     return lfilter([1 - a], [1, -a], power, axis=1)
 
 
-def _linear_output(target: npt.NDArray[np.float64], noise: npt.NDArray[np.float64], delay: int) -> SystemOutput:
+def _linear_output(
+    target: npt.NDArray[np.float64], noise: npt.NDArray[np.float64], delay: int
+) -> SystemOutput:
     """Output of a system that is linear once its gains are fixed: the sum of the processed parts."""
     return SystemOutput(target + noise, target, noise, delay)
 
@@ -188,7 +192,9 @@ def compressor(target: Signal, noise: Signal, audiograms: Audiograms) -> SystemO
     level_db = 10 * np.log10(_smooth_frames(band_ms, COMPRESSION_TAU_S) + 1e-20) + DB_SPL_AT_0_DBFS
     nalr_db = np.stack([_gain_at(np.array(BAND_CFS_HZ), nalr_gains_db(a)) for a in audiograms])
     slope = 1 - 1 / COMPRESSION_RATIO
-    gain_db = nalr_db[:, None, :] + slope * (COMPRESSION_REF_DB_SPL - np.maximum(level_db, COMPRESSION_KNEE_DB_SPL))
+    gain_db = nalr_db[:, None, :] + slope * (
+        COMPRESSION_REF_DB_SPL - np.maximum(level_db, COMPRESSION_KNEE_DB_SPL)
+    )
     gain_db = np.clip(gain_db, 0.0, MAX_GAIN_DB)
     gains = 10 ** ((gain_db @ _band_to_bin_interp(n_bins, SAMPLE_RATE)) / 20)
     n = target.shape[0]
@@ -215,7 +221,9 @@ def degrader(target: Signal, noise: Signal, audiograms: Audiograms) -> SystemOut
 def noise_reduction(target: Signal, noise: Signal, audiograms: Audiograms) -> SystemOutput:
     """E005: Wiener gain from the (oracle) smoothed local SNR, floor -12 dB, then NAL-R."""
     spec_t, spec_n = _stft(target), _stft(noise)
-    snr = _smooth_frames(np.abs(spec_t) ** 2, NR_TAU_S) / (_smooth_frames(np.abs(spec_n) ** 2, NR_TAU_S) + 1e-30)
+    snr = _smooth_frames(np.abs(spec_t) ** 2, NR_TAU_S) / (
+        _smooth_frames(np.abs(spec_n) ** 2, NR_TAU_S) + 1e-30
+    )
     gain = np.maximum(snr / (1 + snr), 10 ** (NR_FLOOR_DB / 20))
     n = target.shape[0]
     return nalr(_istft(spec_t * gain, n), _istft(spec_n * gain, n), audiograms)

@@ -58,9 +58,7 @@ SEVERE_LABEL: Final[str] = "Moderately severe"
 FOUR_FREQUENCY_INDEX: Final[tuple[int, ...]] = (1, 2, 3, 5)  # 500, 1000, 2000, 4000 Hz
 
 
-def generate_layout(
-    cfg: MiniCPC1Config, root: str | Path, layout: str = "cpc1", force: bool = False
-) -> dict:
+def generate_layout(cfg: MiniCPC1Config, root: str | Path, layout: str = "cpc1", force: bool = False) -> dict:
     """Generate the mini dataset under ``root`` in the ``layout`` of CPC1, CPC2 or CPC3.
 
     ``cpc1`` is :func:`e032.minicpc1.generator.generate` itself (same files, byte for byte).
@@ -92,27 +90,27 @@ def generate_layout(
     generate(cfg, source, force=True)
     plan = _plan(source, cfg.seed, layout)
     _fresh(root / "labels")
-    counts = (_write_cpc2(source, root, plan) if layout == "cpc2"
-              else _write_cpc3(source, root, plan, cfg.seed))
+    counts = (
+        _write_cpc2(source, root, plan) if layout == "cpc2" else _write_cpc3(source, root, plan, cfg.seed)
+    )
     for name in ("signals.json", "listeners.json", "config.json", "ceiling.json"):
         (root / "latent").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / "latent" / name, root / "latent" / name)
-    write_json_atomic(root / "latent" / "id_map.json",
-                      [{"subset": s.subset, "signal": s.signal, "source_signal": s.source["signal"]}
-                       for s in plan])
+    write_json_atomic(
+        root / "latent" / "id_map.json",
+        [{"subset": s.subset, "signal": s.signal, "source_signal": s.source["signal"]} for s in plan],
+    )
     shutil.rmtree(source)
     summary = {"layout": layout, **counts, "n_signals": len(plan)}
     write_json_atomic(marker, {"config": stamp, "summary": summary})
-    return summary | {"reused": False, "root": str(root),
-                      "wall_s": round(time.perf_counter() - t_start, 2)}
+    return summary | {"reused": False, "root": str(root), "wall_s": round(time.perf_counter() - t_start, 2)}
 
 
 class _Signal:
     """One source signal and its new identity (subset, scene, signal, split)."""
 
     def __init__(self, source: dict, subset: str, scene: str, signal: str, split: str) -> None:
-        self.source, self.subset, self.scene, self.signal, self.split = (
-            source, subset, scene, signal, split)
+        self.source, self.subset, self.scene, self.signal, self.split = (source, subset, scene, signal, split)
 
 
 def _plan(source: Path, seed: int, layout: str) -> list[_Signal]:
@@ -134,8 +132,7 @@ def _plan(source: Path, seed: int, layout: str) -> list[_Signal]:
     for record in train:
         sub, scene = subset[record["scene"]], new_scene[record["scene"]]
         if layout == "cpc2":
-            parts = [f"train.{n + 1}" for n in range(N_CPC2_PARTITIONS)
-                     if group[record["listener"]] != n]
+            parts = [f"train.{n + 1}" for n in range(N_CPC2_PARTITIONS) if group[record["listener"]] != n]
             signal = f"{scene}_{record['listener']}_{record['system']}"
         else:
             parts = ["train"]
@@ -145,8 +142,9 @@ def _plan(source: Path, seed: int, layout: str) -> list[_Signal]:
         scene = new_scene[record["scene"]]
         if layout == "cpc2":
             part = f"eval.{group[record['listener']] + 1}"
-            plan.append(_Signal(record, "CEC2", scene,
-                                f"{scene}_{record['listener']}_{record['system']}", part))
+            plan.append(
+                _Signal(record, "CEC2", scene, f"{scene}_{record['listener']}_{record['system']}", part)
+            )
         else:
             part = "dev" if test_scenes.index(record["scene"]) % 3 == 0 else "eval"
             digest = hashlib.sha256(f"{seed}:{record['signal']}".encode()).hexdigest()
@@ -172,8 +170,10 @@ def _source_paths(source: Path, sig: _Signal) -> tuple[Path, Path]:
     """The mini-CPC1 HA output and reference of ``sig``."""
     archive = "train" if sig.split.startswith("train") else "test"
     data = source / f"clarity_CPC1_data_{archive}" / "clarity_data"
-    return (data / "HA_outputs" / archive / f"{sig.source['signal']}.wav",
-            data / "scenes" / f"{sig.source['scene']}_target_anechoic.wav")
+    return (
+        data / "HA_outputs" / archive / f"{sig.source['signal']}.wav",
+        data / "scenes" / f"{sig.source['scene']}_target_anechoic.wav",
+    )
 
 
 def _write_cpc2(source: Path, root: Path, plan: list[_Signal]) -> dict:
@@ -194,8 +194,7 @@ def _write_cpc2(source: Path, root: Path, plan: list[_Signal]) -> dict:
             write_json_atomic(root / "labels" / f"{name}.json", records, indent=4)
             records = [{k: v for k, v in r.items() if k not in LABEL_KEYS} for r in records]
         write_json_atomic(meta / f"{name}.json", records, indent=4)
-    listeners = read_json(source / "clarity_CPC1_data_train" / "metadata"
-                          / "listeners.CPC1_train.json")
+    listeners = read_json(source / "clarity_CPC1_data_train" / "metadata" / "listeners.CPC1_train.json")
     write_json_atomic(meta / "listeners.json", listeners)
     return {f"n_{name}": len(records) for name, records in sorted(lists.items())}
 
@@ -203,8 +202,7 @@ def _write_cpc2(source: Path, root: Path, plan: list[_Signal]) -> dict:
 def _write_cpc3(source: Path, root: Path, plan: list[_Signal], seed: int) -> dict:
     """CPC3: ``{train,dev,eval}/{signals,references}/``, ``CPC3.<split>.json``, listeners.csv."""
     data = _fresh(root / "clarity_CPC3_data") / "clarity_data"
-    listeners = read_json(source / "clarity_CPC1_data_train" / "metadata"
-                          / "listeners.CPC1_train.json")
+    listeners = read_json(source / "clarity_CPC1_data_train" / "metadata" / "listeners.CPC1_train.json")
     severity = {name: severity_of(entry) for name, entry in listeners.items()}
     lists: dict[str, list[dict]] = {}
     for index, sig in enumerate(plan):
@@ -215,12 +213,20 @@ def _write_cpc3(source: Path, root: Path, plan: list[_Signal], seed: int) -> dic
             _write_audio(ref_wav, folder / "references" / f"{sig.subset}_{sig.scene}_ref.wav")
         else:
             rng = np.random.default_rng(np.random.SeedSequence([seed, 3, index]))
-            _write_audio(ref_wav, folder / "references" / f"{sig.signal}_ref.wav",
-                         float(rng.uniform(*DEV_REF_GAIN_RANGE_DB)))
+            _write_audio(
+                ref_wav,
+                folder / "references" / f"{sig.signal}_ref.wav",
+                float(rng.uniform(*DEV_REF_GAIN_RANGE_DB)),
+            )
         r = sig.source
-        record = {"signal": sig.signal, "prompt": r["prompt"], "response": r["response"],
-                  "n_words": r["n_words"], "words_correct": r["hits"],
-                  "correctness": r["correctness"]}
+        record = {
+            "signal": sig.signal,
+            "prompt": r["prompt"],
+            "response": r["response"],
+            "n_words": r["n_words"],
+            "words_correct": r["hits"],
+            "correctness": r["correctness"],
+        }
         if sig.split != "train":
             record["hearing_loss"] = severity[r["listener"]]
         lists.setdefault(sig.split, []).append(record)
@@ -229,8 +235,7 @@ def _write_cpc3(source: Path, root: Path, plan: list[_Signal], seed: int) -> dic
         records.sort(key=lambda r: r["signal"])
         if split != "train":
             write_json_atomic(root / "labels" / f"CPC3.{split}.json", records, indent=4)
-            records = [{k: r[k] for k in ("signal", "prompt", "n_words", "hearing_loss")}
-                       for r in records]
+            records = [{k: r[k] for k in ("signal", "prompt", "n_words", "hearing_loss")} for r in records]
         write_json_atomic(meta / f"CPC3.{split}.json", records, indent=4)
     with atomic_path(meta / "listeners.csv") as tmp:
         buffer = io.StringIO()
@@ -252,8 +257,10 @@ def severity_of(listener: dict) -> str:
     ...              "audiogram_levels_r": [20, 30, 30, 40, 50, 40, 60, 60]})
     'Moderate'
     """
-    averages = [np.mean([listener[key][i] for i in FOUR_FREQUENCY_INDEX])
-                for key in ("audiogram_levels_l", "audiogram_levels_r")]
+    averages = [
+        np.mean([listener[key][i] for i in FOUR_FREQUENCY_INDEX])
+        for key in ("audiogram_levels_l", "audiogram_levels_r")
+    ]
     better_ear_db_hl = float(min(averages))
     for upper_db_hl, label in SEVERITY_UPPER_DB_HL:
         if better_ear_db_hl < upper_db_hl:

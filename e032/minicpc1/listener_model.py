@@ -40,7 +40,9 @@ I50: Final[float] = 0.28
 SLOPE: Final[float] = 0.06
 
 
-def band_levels_db_spl(signal: npt.NDArray[np.float64], sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:
+def band_levels_db_spl(
+    signal: npt.NDArray[np.float64], sample_rate: int = SAMPLE_RATE
+) -> npt.NDArray[np.float64]:
     """Octave-band levels (dB SPL) per ear [shape=(2, 6)] of ear signals [shape=(n_samples, 2)].
 
     The band mean squares add up to the signal's mean square (Parseval, one-sided spectrum).
@@ -99,9 +101,7 @@ def word_probability(index: npt.ArrayLike, listener_offset: npt.ArrayLike = 0.0)
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def make_response(
-    prompt: str, hits: int, vocabulary: list[str], rng: np.random.Generator
-) -> str:
+def make_response(prompt: str, hits: int, vocabulary: list[str], rng: np.random.Generator) -> str:
     """A typed response with exactly ``hits`` prompt words right (in order).
 
     Missed words are dropped (70 %) or replaced by a vocabulary word not in the prompt (30 %).

@@ -23,7 +23,14 @@ REAL_AUDIOGRAMS_PATH: Final[Path] = Path(__file__).parent / "data" / "cpc1_audio
 MAX_LEVEL_DB_HL: Final[float] = 100.0
 # Profile cycle: one listener of each kind in turn; "real" ones are perturbed real CPC1 audiograms.
 PROFILES: Final[tuple[str, ...]] = (
-    "real", "normal", "real", "severe_sloping", "real", "flat", "real_asymmetric", "mild_sloping",
+    "real",
+    "normal",
+    "real",
+    "severe_sloping",
+    "real",
+    "flat",
+    "real_asymmetric",
+    "mild_sloping",
 )
 FIRST_LISTENER_NUMBER: Final[int] = 300  # IDs L0300, L0301, ... (the real panel uses L0200-L0243)
 
@@ -70,7 +77,9 @@ def _log_position() -> npt.NDArray[np.float64]:
     return (cfs - cfs[0]) / (cfs[-1] - cfs[0])
 
 
-def _draw_profile(profile: str, rng: np.random.Generator, real: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _draw_profile(
+    profile: str, rng: np.random.Generator, real: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """Unrounded audiogram [shape=(2, 8)] of one profile."""
     x = _log_position()
     jitter = rng.normal(0.0, 4.0, size=(2, len(x)))

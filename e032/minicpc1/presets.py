@@ -52,21 +52,34 @@ class MiniCPC1Config:
 
     def __post_init__(self) -> None:
         """Validate sizes and names; one clear error per bad value."""
-        for name in ("n_train_scenes", "n_test_scenes", "signals_per_scene", "n_listeners",
-                     "n_babble_sentences", "n_clean_train", "n_clean_valid", "clean_voices_per_sentence",
-                     "babble_talkers"):
+        for name in (
+            "n_train_scenes",
+            "n_test_scenes",
+            "signals_per_scene",
+            "n_listeners",
+            "n_babble_sentences",
+            "n_clean_train",
+            "n_clean_valid",
+            "clean_voices_per_sentence",
+            "babble_talkers",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         unknown = [s for s in (*self.systems, *self.heldout_systems) if s not in SYSTEMS]
         if unknown:
             raise ValueError(f"unknown systems {unknown}; known: {sorted(SYSTEMS)}")
         if not set(self.heldout_systems) < set(self.systems):
-            raise ValueError(f"heldout_systems {self.heldout_systems} must be a proper subset of systems {self.systems}")
+            raise ValueError(
+                f"heldout_systems {self.heldout_systems} must be a proper subset of systems {self.systems}"
+            )
         if not 0 < self.heldout_listener_fraction < 1:
-            raise ValueError(f"heldout_listener_fraction must be in (0, 1), got {self.heldout_listener_fraction}")
+            raise ValueError(
+                f"heldout_listener_fraction must be in (0, 1), got {self.heldout_listener_fraction}"
+            )
         if self.signals_per_scene > self.n_listeners * len(self.systems):
             raise ValueError(
-                f"signals_per_scene={self.signals_per_scene} exceeds the {self.n_listeners * len(self.systems)} "
+                f"signals_per_scene={self.signals_per_scene} exceeds the "
+                f"{self.n_listeners * len(self.systems)} "
                 "(listener, system) pairs"
             )
         if self.num_workers < 0:
@@ -79,11 +92,23 @@ class MiniCPC1Config:
 
 PRESETS: Final[dict[str, MiniCPC1Config]] = {
     # the tests' dataset: seconds to make, both tracks non-empty, dev split (0.3) non-empty
-    "tiny": MiniCPC1Config(n_train_scenes=8, n_test_scenes=5, signals_per_scene=3,
-                           n_babble_sentences=8, n_clean_train=40, n_clean_valid=8),
+    "tiny": MiniCPC1Config(
+        n_train_scenes=8,
+        n_test_scenes=5,
+        signals_per_scene=3,
+        n_babble_sentences=8,
+        n_clean_train=40,
+        n_clean_valid=8,
+    ),
     # make demo: >= 400 train-track and >= 150 test signals
     # (1,500 clean sentences x 2 voices: with 600, the stand-in ASR over-fitted them, 32 % clean WER vs 4 %)
-    "demo": MiniCPC1Config(n_train_scenes=150, n_test_scenes=60, signals_per_scene=3,
-                           n_babble_sentences=24, n_clean_train=1500, n_clean_valid=60,
-                           clean_voices_per_sentence=2),
+    "demo": MiniCPC1Config(
+        n_train_scenes=150,
+        n_test_scenes=60,
+        signals_per_scene=3,
+        n_babble_sentences=24,
+        n_clean_train=1500,
+        n_clean_valid=60,
+        clean_voices_per_sentence=2,
+    ),
 }

@@ -120,7 +120,9 @@ def head_shadow(
     return lfilter(b, a, signal)
 
 
-def spatialize(signal: npt.NDArray[np.float64], azimuth_deg: float, sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:
+def spatialize(
+    signal: npt.NDArray[np.float64], azimuth_deg: float, sample_rate: int = SAMPLE_RATE
+) -> npt.NDArray[np.float64]:
     """Place a mono source at ``azimuth_deg`` (-90 left ... 90 right): ITD plus head shadow.
 
     Returns
@@ -203,10 +205,12 @@ def render_scene(
         streams = speech_shaped_noise(n_samples, noise_psd, rng)[None, :]
         azimuths = [spec.interferer_azimuth_deg]
     elif spec.interferer_kind == "babble":
-        streams = np.stack([
-            _talker_stream([babble_speech[(s, t.voice)] for s in t.sentences], n_samples, rng)
-            for t in spec.babble
-        ])
+        streams = np.stack(
+            [
+                _talker_stream([babble_speech[(s, t.voice)] for s in t.sentences], n_samples, rng)
+                for t in spec.babble
+            ]
+        )
         azimuths = [t.azimuth_deg for t in spec.babble]
     else:
         raise ValueError(f"interferer_kind must be 'ssn' or 'babble', got {spec.interferer_kind!r}")

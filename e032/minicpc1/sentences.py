@@ -21,48 +21,213 @@ MIN_WORDS: Final[int] = 4
 MAX_WORDS: Final[int] = 10
 
 NOUNS: Final[tuple[str, ...]] = (
-    "dog", "cat", "horse", "bird", "fish", "car", "boat", "train", "house", "garden",
-    "window", "door", "table", "chair", "book", "letter", "paper", "bottle", "glass", "cup",
-    "plate", "bag", "box", "coat", "hat", "shoe", "key", "clock", "phone", "picture",
-    "ball", "cake", "bread", "apple", "orange", "lamp", "bed", "road", "bridge", "river",
-    "tree", "flower", "ticket", "radio", "camera", "basket", "bicycle", "kettle", "blanket", "pencil",
+    "dog",
+    "cat",
+    "horse",
+    "bird",
+    "fish",
+    "car",
+    "boat",
+    "train",
+    "house",
+    "garden",
+    "window",
+    "door",
+    "table",
+    "chair",
+    "book",
+    "letter",
+    "paper",
+    "bottle",
+    "glass",
+    "cup",
+    "plate",
+    "bag",
+    "box",
+    "coat",
+    "hat",
+    "shoe",
+    "key",
+    "clock",
+    "phone",
+    "picture",
+    "ball",
+    "cake",
+    "bread",
+    "apple",
+    "orange",
+    "lamp",
+    "bed",
+    "road",
+    "bridge",
+    "river",
+    "tree",
+    "flower",
+    "ticket",
+    "radio",
+    "camera",
+    "basket",
+    "bicycle",
+    "kettle",
+    "blanket",
+    "pencil",
 )
 PEOPLE: Final[tuple[str, ...]] = (
-    "man", "woman", "boy", "girl", "doctor", "teacher", "farmer", "driver", "baker", "nurse",
-    "student", "neighbour", "child", "friend", "soldier", "painter", "singer", "sailor", "king", "queen",
+    "man",
+    "woman",
+    "boy",
+    "girl",
+    "doctor",
+    "teacher",
+    "farmer",
+    "driver",
+    "baker",
+    "nurse",
+    "student",
+    "neighbour",
+    "child",
+    "friend",
+    "soldier",
+    "painter",
+    "singer",
+    "sailor",
+    "king",
+    "queen",
 )
 FAMILY: Final[tuple[str, ...]] = (
-    "mother", "father", "brother", "sister", "uncle", "aunt", "cousin", "son", "daughter", "grandmother",
+    "mother",
+    "father",
+    "brother",
+    "sister",
+    "uncle",
+    "aunt",
+    "cousin",
+    "son",
+    "daughter",
+    "grandmother",
 )
 ADJECTIVES: Final[tuple[str, ...]] = (
-    "old", "new", "big", "small", "red", "green", "blue", "black", "white", "yellow",
-    "brown", "heavy", "light", "long", "short", "clean", "dirty", "warm", "cold", "quiet",
-    "happy", "tired", "young", "pretty", "strong", "broken", "empty", "full", "soft", "wooden",
+    "old",
+    "new",
+    "big",
+    "small",
+    "red",
+    "green",
+    "blue",
+    "black",
+    "white",
+    "yellow",
+    "brown",
+    "heavy",
+    "light",
+    "long",
+    "short",
+    "clean",
+    "dirty",
+    "warm",
+    "cold",
+    "quiet",
+    "happy",
+    "tired",
+    "young",
+    "pretty",
+    "strong",
+    "broken",
+    "empty",
+    "full",
+    "soft",
+    "wooden",
 )
 # (past tense, base form) of transitive verbs
 VERBS: Final[tuple[tuple[str, str], ...]] = (
-    ("found", "find"), ("bought", "buy"), ("sold", "sell"), ("carried", "carry"), ("painted", "paint"),
-    ("washed", "wash"), ("opened", "open"), ("closed", "close"), ("moved", "move"), ("dropped", "drop"),
-    ("lost", "lose"), ("kept", "keep"), ("brought", "bring"), ("took", "take"), ("gave", "give"),
-    ("saw", "see"), ("watched", "watch"), ("liked", "like"), ("wanted", "want"), ("cleaned", "clean"),
-    ("fixed", "fix"), ("checked", "check"), ("pushed", "push"), ("pulled", "pull"), ("lifted", "lift"),
-    ("packed", "pack"), ("showed", "show"), ("covered", "cover"), ("filled", "fill"), ("hid", "hide"),
+    ("found", "find"),
+    ("bought", "buy"),
+    ("sold", "sell"),
+    ("carried", "carry"),
+    ("painted", "paint"),
+    ("washed", "wash"),
+    ("opened", "open"),
+    ("closed", "close"),
+    ("moved", "move"),
+    ("dropped", "drop"),
+    ("lost", "lose"),
+    ("kept", "keep"),
+    ("brought", "bring"),
+    ("took", "take"),
+    ("gave", "give"),
+    ("saw", "see"),
+    ("watched", "watch"),
+    ("liked", "like"),
+    ("wanted", "want"),
+    ("cleaned", "clean"),
+    ("fixed", "fix"),
+    ("checked", "check"),
+    ("pushed", "push"),
+    ("pulled", "pull"),
+    ("lifted", "lift"),
+    ("packed", "pack"),
+    ("showed", "show"),
+    ("covered", "cover"),
+    ("filled", "fill"),
+    ("hid", "hide"),
 )
 # (past tense, base form) of intransitive verbs
 INTRANSITIVE: Final[tuple[tuple[str, str], ...]] = (
-    ("waited", "wait"), ("slept", "sleep"), ("sang", "sing"), ("laughed", "laugh"), ("walked", "walk"),
-    ("ran", "run"), ("danced", "dance"), ("worked", "work"), ("stayed", "stay"), ("played", "play"),
-    ("cried", "cry"), ("talked", "talk"), ("swam", "swim"), ("stopped", "stop"), ("arrived", "arrive"),
+    ("waited", "wait"),
+    ("slept", "sleep"),
+    ("sang", "sing"),
+    ("laughed", "laugh"),
+    ("walked", "walk"),
+    ("ran", "run"),
+    ("danced", "dance"),
+    ("worked", "work"),
+    ("stayed", "stay"),
+    ("played", "play"),
+    ("cried", "cry"),
+    ("talked", "talk"),
+    ("swam", "swim"),
+    ("stopped", "stop"),
+    ("arrived", "arrive"),
 )
 PLACES: Final[tuple[str, ...]] = (
-    "kitchen", "station", "market", "school", "office", "park", "shop", "church", "hospital", "library",
-    "garage", "beach", "farm", "village", "city", "hotel", "restaurant", "bank", "hall", "cinema",
+    "kitchen",
+    "station",
+    "market",
+    "school",
+    "office",
+    "park",
+    "shop",
+    "church",
+    "hospital",
+    "library",
+    "garage",
+    "beach",
+    "farm",
+    "village",
+    "city",
+    "hotel",
+    "restaurant",
+    "bank",
+    "hall",
+    "cinema",
 )
 PREPOSITIONS: Final[tuple[str, ...]] = ("in", "near", "behind", "outside", "at", "beside")
 ON_PREPOSITIONS: Final[tuple[str, ...]] = ("on", "under", "beside", "behind", "near")
 TIMES: Final[tuple[str, ...]] = (
-    "today", "yesterday", "tomorrow", "tonight", "last week", "next week", "this morning",
-    "this evening", "on monday", "on friday", "at noon", "every day", "last summer", "next winter",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "tonight",
+    "last week",
+    "next week",
+    "this morning",
+    "this evening",
+    "on monday",
+    "on friday",
+    "at noon",
+    "every day",
+    "last summer",
+    "next winter",
 )
 NUMBERS: Final[tuple[str, ...]] = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 PRONOUNS: Final[tuple[str, ...]] = ("i", "we", "they", "she", "he", "you")
@@ -107,36 +272,54 @@ def _template_sentence(rng: np.random.Generator) -> str:
     """One sentence from one of the templates (chosen uniformly)."""
     kind = int(rng.integers(10))
     if kind == 0:  # the old man bought a red car yesterday
-        return f"{_noun_phrase(rng, PEOPLE)} {_pick(rng, VERBS)[0]} {_noun_phrase(rng, NOUNS)} {_pick(rng, TIMES)}"
+        return (
+            f"{_noun_phrase(rng, PEOPLE)} {_pick(rng, VERBS)[0]} "
+            f"{_noun_phrase(rng, NOUNS)} {_pick(rng, TIMES)}"
+        )
     if kind == 1:  # she found the key in the kitchen
-        return (f"{_pick(rng, PRONOUNS)} {_pick(rng, VERBS)[0]} {_noun_phrase(rng, NOUNS)} "
-                f"{_pick(rng, PREPOSITIONS)} the {_pick(rng, PLACES)}")
+        return (
+            f"{_pick(rng, PRONOUNS)} {_pick(rng, VERBS)[0]} {_noun_phrase(rng, NOUNS)} "
+            f"{_pick(rng, PREPOSITIONS)} the {_pick(rng, PLACES)}"
+        )
     if kind == 2:  # my sister will paint the blue door tomorrow
-        return (f"{_pick(rng, POSSESSIVES)} {_pick(rng, FAMILY)} will {_pick(rng, VERBS)[1]} "
-                f"{_noun_phrase(rng, NOUNS)} {_pick(rng, TIMES)}")
+        return (
+            f"{_pick(rng, POSSESSIVES)} {_pick(rng, FAMILY)} will {_pick(rng, VERBS)[1]} "
+            f"{_noun_phrase(rng, NOUNS)} {_pick(rng, TIMES)}"
+        )
     if kind == 3:  # can you bring the small box to the station
-        return (f"can you {_pick(rng, VERBS)[1]} {_noun_phrase(rng, NOUNS)} "
-                f"to the {_pick(rng, PLACES)}")
+        return f"can you {_pick(rng, VERBS)[1]} {_noun_phrase(rng, NOUNS)} " f"to the {_pick(rng, PLACES)}"
     if kind == 4:  # there are five green apples on the table
-        return (f"there are {_pick(rng, NUMBERS)} {_pick(rng, ADJECTIVES)} {_plural(str(_pick(rng, NOUNS)))} "
-                f"{_pick(rng, ON_PREPOSITIONS)} the {_pick(rng, NOUNS)}")
+        return (
+            f"there are {_pick(rng, NUMBERS)} {_pick(rng, ADJECTIVES)} {_plural(str(_pick(rng, NOUNS)))} "
+            f"{_pick(rng, ON_PREPOSITIONS)} the {_pick(rng, NOUNS)}"
+        )
     if kind == 5:  # the tired farmer waited at the hotel
-        return (f"{_noun_phrase(rng, PEOPLE, 0.7)} {_pick(rng, INTRANSITIVE)[0]} "
-                f"{_pick(rng, PREPOSITIONS)} the {_pick(rng, PLACES)}")
+        return (
+            f"{_noun_phrase(rng, PEOPLE, 0.7)} {_pick(rng, INTRANSITIVE)[0]} "
+            f"{_pick(rng, PREPOSITIONS)} the {_pick(rng, PLACES)}"
+        )
     if kind == 6:  # we walked slowly to the park last week
-        return (f"{_pick(rng, PRONOUNS)} {_pick(rng, INTRANSITIVE)[0]} {_pick(rng, ADVERBS)} "
-                f"{_pick(rng, TIMES)}")
+        return (
+            f"{_pick(rng, PRONOUNS)} {_pick(rng, INTRANSITIVE)[0]} {_pick(rng, ADVERBS)} "
+            f"{_pick(rng, TIMES)}"
+        )
     if kind == 7:  # please put the wooden chair behind the bed
-        return (f"please put {_noun_phrase(rng, NOUNS)} {_pick(rng, ON_PREPOSITIONS)} "
-                f"the {_pick(rng, NOUNS)}")
+        return (
+            f"please put {_noun_phrase(rng, NOUNS)} {_pick(rng, ON_PREPOSITIONS)} " f"the {_pick(rng, NOUNS)}"
+        )
     if kind == 8:  # the teacher gave her brother an old clock
         noun = str(_pick(rng, NOUNS))
         adj = str(_pick(rng, ADJECTIVES))
-        return (f"the {_pick(rng, PEOPLE)} gave {_pick(rng, POSSESSIVES)} {_pick(rng, FAMILY)} "
-                f"{_a_an(adj)} {adj} {noun}")
+        return (
+            f"the {_pick(rng, PEOPLE)} gave {_pick(rng, POSSESSIVES)} {_pick(rng, FAMILY)} "
+            f"{_a_an(adj)} {adj} {noun}"
+        )
     # kind 9: do not leave the empty bottle in the garden
-    return (f"do not {_pick(rng, ('leave', 'drop', 'hide', 'move', 'wash', 'open'))} "
-            f"{_noun_phrase(rng, NOUNS)} {_pick(rng, PREPOSITIONS)} the {_pick(rng, ('garden', 'kitchen', 'car', 'house', 'office', 'hall'))}")
+    return (
+        f"do not {_pick(rng, ('leave', 'drop', 'hide', 'move', 'wash', 'open'))} "
+        f"{_noun_phrase(rng, NOUNS)} {_pick(rng, PREPOSITIONS)} the "
+        f"{_pick(rng, ('garden', 'kitchen', 'car', 'house', 'office', 'hall'))}"
+    )
 
 
 def sentence_bank(n_sentences: int = 3000) -> list[str]:
