@@ -60,11 +60,15 @@ def read_overrides_file(path: str) -> dict:
 
 
 def configure_runtime(run_opts, hparams: dict):
-    """Device (CUDA if available, else CPU; ``--device`` wins), DDP backend and torch threads.
+    """Device (CUDA if available, else CPU; ``--device`` wins), DDP backend, torch threads, and
+    no progress bars when stderr is not a terminal (a log file would get hundreds of updates;
+    run in a terminal to see them).
 
     Returns the updated run options (SpeechBrain's ``RunOptions`` is immutable).
     """
     changes: dict = {}
+    if "noprogressbar" not in run_opts.overridden_args and not sys.stderr.isatty():
+        changes["noprogressbar"] = True
     if run_opts.device is None:
         changes["device"] = sb.utils.distributed.infer_device()
     device = changes.get("device", run_opts.device)
