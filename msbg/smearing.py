@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from typing import Final, Literal
 
 import numpy as np
@@ -30,11 +31,13 @@ HOP_LEN: Final = 64  # samples (pyclarity SHIFT)
 N_OVERLAP: Final = FRAME_LEN // HOP_LEN  # 4 frames overlap each output sample
 N_BINS: Final = FFT_SIZE // 2  # 256 smeared bins (Nyquist bin set to 0)
 
-#: Type of the smearing matrix product and of the inverse FFT. float32 halves their cost; the
+#: Type of the smearing matrix product and of the inverse FFT: float64 (default: outputs as
+#: before, byte for byte) or float32 with the environment variable ``MSBG_SMEAR_DTYPE=float32`` set
+#: before msbg is imported (worker processes inherit it). float32 halves their cost; the
 #: forward FFT, magnitudes and phases stay float64 (float32 there moved outputs by up to 1.1e-5
 #: of the peak: the phasor ``X / |X|`` of weak bins loses its accuracy). Effect of float32 on the
 #: MSBG outputs, vs float64: <= 3.5e-7 of the peak (CPC1 sample, both ears, three severities).
-SMEAR_DTYPE: Final = np.float32
+SMEAR_DTYPE: Final = np.float32 if os.environ.get("MSBG_SMEAR_DTYPE") == "float32" else np.float64
 
 Framing = Literal["pyclarity", "clean"]
 FRAMINGS: tuple[str, ...] = ("pyclarity", "clean")
