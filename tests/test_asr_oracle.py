@@ -21,22 +21,15 @@ from e032.asr import beam_search as bs
 from e032.asr import checkpoint as ck
 from e032.asr.beam_search import TransformerBeamSearch
 from e032.asr.model import load_asr, load_hparams
+from tests.tiny_asr import TINY_ASR_SIZES
 
 torch.set_num_threads(1)
+
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
 SHARED = (REPO / ".." / "shared" / "asr_reference").resolve()
-TINY = {
-    "d_model": 32,
-    "nhead": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ffn": 64,
-    "cnn_channels": [8, 16, 16],
-    "transformer_input_size": 320,
-    "output_neurons": 100,
-}
+TINY = {**TINY_ASR_SIZES}
 INPUTS = ["in0_A_left_ref", "in1_A_left_proc", "in2_A_right_ref", "in3_A_right_proc", "in4_B", "in5_C"]
 ATOL = {"fbank": 1e-4, "feats_norm": 1e-5, "cnn_out": 1e-5, "enc_out": 1e-5}
 

@@ -20,22 +20,14 @@ import torch
 
 from e032.asr import beam_search as bs
 from e032.asr.model import load_asr
+from tests.tiny_asr import TINY_ASR_SIZES
 
 torch.set_num_threads(1)
 
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
-TINY = {
-    "d_model": 32,
-    "nhead": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ffn": 64,
-    "cnn_channels": [8, 16, 16],
-    "transformer_input_size": 320,
-    "output_neurons": 100,
-    "test_beam_size": 10,
-}
+TINY = {**TINY_ASR_SIZES, "test_beam_size": 10}
 ATOL = 1e-5  # decoder states and scores (the oracle's tolerance)
 DEVICE = os.environ.get("E032_TEST_DEVICE", "cpu")
 ARITHMETIC = [("fast", True), ("reference", False), ("fast", False), ("reference", True)]

@@ -75,4 +75,6 @@ def test_tiny_cpc1_outputs_are_byte_identical_to_before(tiny_cpc1_root: Path, tm
     changed = sorted(
         k for k in set(digests) | set(stored["sha256"]) if digests.get(k) != stored["sha256"].get(k)
     )
-    assert not changed, f"{len(changed)} CPC1 output(s) changed: {[c for c in changed if not c.startswith('msbg')][:20]}"
+    assert (
+        not changed
+    ), f"{len(changed)} CPC1 output(s) changed: {[c for c in changed if not c.startswith('msbg')][:20]}"

@@ -25,20 +25,11 @@ from e032.resample import resample
 from e032.run_items import DatasetRun, onset_s
 from e032.tracks import resolve_track
 from tests.test_datasets import cpc2_root, cpc3_root  # noqa: F401  (fixtures)
+from tests.tiny_asr import TINY_ASR_SIZES
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_ASR = REPO / "tests" / "data" / "asr_reference" / "tiny_ckpt"
-TINY = {
-    "d_model": 32,
-    "nhead": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ffn": 64,
-    "cnn_channels": [8, 16, 16],
-    "transformer_input_size": 320,
-    "output_neurons": 100,
-    "test_beam_size": 8,
-}
+TINY = {**TINY_ASR_SIZES, "test_beam_size": 8}
 MSBG_TOLERANCE = 1e-6  # float32 WAV output vs the same computation by hand (float64, then float32)
 SIGNAL = "S08501_L0201_E001"  # in CEC1 and CEC2 of the cpc2_root fixture, with different audio
 

@@ -22,22 +22,14 @@ from hydra import compose, initialize_config_dir
 
 import infer
 from e032.similarity import decoder_similarity, encoder_similarity
+from tests.tiny_asr import TINY_ASR_SIZES
 
 torch.set_num_threads(1)
 
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "asr_reference"
-TINY = {
-    "d_model": 32,
-    "nhead": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ffn": 64,
-    "cnn_channels": [8, 16, 16],
-    "transformer_input_size": 320,
-    "output_neurons": 100,
-    "test_beam_size": 8,
-}
+TINY = {**TINY_ASR_SIZES, "test_beam_size": 8}
 N = 12000  # samples per file (0.75 s)
 # signal -> (scene, left_proc source, right_proc source); sources are (input, offset)
 SIGNALS = {
