@@ -7,6 +7,7 @@ STAMP := .install-stamp
 APT_PACKAGES := espeak-ng flite sox wordnet-base
 DEMO_ROOT ?= demo_data
 STANDIN_BUILD ?= standin_build
+TEST_WORKERS ?= 2  # pytest-xdist processes (one per core here); each test file runs in one of them
 
 .PHONY: install system-deps lint test demo standin bench clean
 
@@ -44,7 +45,7 @@ lint: install
 	$(PYTHON) -m ruff format --check .
 
 test: install lint
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 REQUIRE_SYSTEM_DEPS=$(REQUIRE_SYSTEM_DEPS) $(PYTHON) -m pytest
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 REQUIRE_SYSTEM_DEPS=$(REQUIRE_SYSTEM_DEPS) $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 demo: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 bash demo/run_demo.sh $(DEMO_ROOT)

@@ -43,3 +43,25 @@ def tiny_cpc1_summary(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def tiny_cpc1_root(tiny_cpc1_summary: dict) -> Path:
     """Root folder of the session's ``tiny`` mini-CPC1 (holds clarity_CPC1_data_{train,test}/ ...)."""
     return Path(tiny_cpc1_summary["root"])
+
+
+@pytest.fixture(scope="session")
+def tiny_cpc1_run(tiny_cpc1_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """All four scripts once on the tiny mini-CPC1 with the tiny oracle ASR (one run per session,
+    shared by the end-to-end and the CPC1-digest tests; re-runs on it must change nothing)."""
+    import json
+
+    from tests.test_end_to_end import ASR_DATA, TINY_SIZES, run_recipe
+
+    folder = tmp_path_factory.mktemp("tiny_cpc1_run")
+    shutil.copytree(ASR_DATA / "tiny_ckpt_05x", folder / "pretrained")
+    overrides_file = folder / "tiny_sizes.yaml"
+    overrides_file.write_text(json.dumps(TINY_SIZES))  # JSON is YAML
+    exp = folder / "exp"
+    table = run_recipe(tiny_cpc1_root, exp, folder / "pretrained" / "save", overrides_file)
+    return {
+        "exp": exp,
+        "pretrained": folder / "pretrained" / "save",
+        "overrides_file": overrides_file,
+        "table": table,
+    }

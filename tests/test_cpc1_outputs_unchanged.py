@@ -14,13 +14,11 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.test_datasets import TTS_MISSING, _tts_versions
-from tests.test_end_to_end import ASR_DATA, TINY_SIZES, run_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DIGESTS = REPO / "tests" / "data" / "e2e_digests" / "tiny_cpc1_outputs.json"
@@ -44,15 +42,11 @@ def output_digests(exp: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(TTS_MISSING), reason=f"needs the TTS programs {TTS_MISSING}")
-def test_tiny_cpc1_outputs_are_byte_identical_to_before(tiny_cpc1_root: Path, tmp_path: Path):
+def test_tiny_cpc1_outputs_are_byte_identical_to_before(tiny_cpc1_run: dict):
     stored = json.loads(DIGESTS.read_text()) if DIGESTS.is_file() else None
     if not RECORD and stored is not None and _tts_versions() != stored["tts_versions"]:
         pytest.skip(f"TTS versions {_tts_versions()} differ from {stored['tts_versions']}")
-    exp = tmp_path / "exp"
-    shutil.copytree(ASR_DATA / "tiny_ckpt_05x", tmp_path / "pretrained")
-    overrides_file = tmp_path / "tiny_sizes.yaml"
-    overrides_file.write_text(json.dumps(TINY_SIZES))  # JSON is YAML
-    run_recipe(tiny_cpc1_root, exp, tmp_path / "pretrained" / "save", overrides_file)
+    exp = tiny_cpc1_run["exp"]  # the session's run (shared with tests/test_end_to_end.py)
     digests = output_digests(exp)
     if RECORD:
         DIGESTS.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,14 +97,8 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
-    exp = tmp_path / "exp"
-    pretrained = tmp_path / "pretrained"
-    shutil.copytree(ASR_DATA / "tiny_ckpt_05x", pretrained)
-    overrides_file = tmp_path / "tiny_sizes.yaml"
-    overrides_file.write_text(json.dumps(TINY_SIZES))  # JSON is YAML
-
-    table = run_recipe(tiny_cpc1_root, exp, pretrained / "save", overrides_file)
+def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tiny_cpc1_run):
+    exp, overrides_file, table = (tiny_cpc1_run[k] for k in ("exp", "overrides_file", "table"))
 
     # stage 1: split lists, MSBG outputs, 16 kHz files and the 18 CSVs
     train_records = json.loads(
@@ -172,5 +165,5 @@ def test_four_scripts_on_tiny_mini_cpc1(tiny_cpc1_root, tmp_path):
 
     # running everything again changes nothing
     before = tree_digest(exp)
-    run_recipe(tiny_cpc1_root, exp, pretrained / "save", overrides_file)
+    run_recipe(tiny_cpc1_root, exp, tiny_cpc1_run["pretrained"], overrides_file)
     assert tree_digest(exp) == before
