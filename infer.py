@@ -12,15 +12,12 @@ The stages live in :mod:`e032.inference` (docs/asr_infer.md).
 from __future__ import annotations
 
 import logging
-import sys
-import types
 
 import hydra
 import torch
 from omegaconf import DictConfig
 
 import e032.hydra_logs  # noqa: F401  (registers the resolver of hydra.run.dir)
-from e032 import inference
 from e032.inference import (  # noqa: F401  (the API tests and notebooks use through this script)
     PARTS,
     asr_from_config,
@@ -57,18 +54,6 @@ def main(cfg: DictConfig) -> None:
         for part in PARTS:
             infer_part(cfg, paths, asr, part)
 
-
-class _ForwardPatches(types.ModuleType):
-    """Replacing a name of :mod:`e032.inference` here (``monkeypatch.setattr(infer, ...)`` in
-    tests/test_infer.py) replaces it where the stages look it up."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if hasattr(inference, name):
-            setattr(inference, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ForwardPatches
 
 if __name__ == "__main__":
     main()

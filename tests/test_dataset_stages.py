@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hydra import compose, initialize_config_dir
 
 import prepare_data
 from e032.datasets import CPC3_SEVERITY_AUDIOGRAMS_DB_HL
@@ -25,6 +24,7 @@ from e032.resample import resample
 from e032.run_items import DatasetRun, onset_s
 from e032.tracks import resolve_track
 from tests.test_datasets import cpc2_root, cpc3_root  # noqa: F401  (fixtures)
+from tests.test_prepare_data import make_cfg as prepare_cfg
 from tests.tiny_asr import TINY_ASR_SIZES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,19 +35,8 @@ SIGNAL = "S08501_L0201_E001"  # in CEC1 and CEC2 of the cpc2_root fixture, with 
 
 
 def make_cfg(root: Path, exp: Path, *overrides: str):
-    """The Hydra config of a run on ``root`` into ``exp`` (single process, no bars)."""
-    with initialize_config_dir(config_dir=str(REPO), version_base=None):
-        return compose(
-            "config",
-            overrides=[
-                f"path.root={root}",
-                f"path.exp_folder={exp}",
-                "progress=false",
-                "num_workers=1",
-                "resampler=soxr_hq",
-                *overrides,
-            ],
-        )
+    """The Hydra config of a run on ``root`` into ``exp`` (single process, no bars, soxr)."""
+    return prepare_cfg(root, exp, "resampler=soxr_hq", *overrides)
 
 
 def prepare(root: Path, exp: Path, *overrides: str) -> None:

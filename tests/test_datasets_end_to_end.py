@@ -18,7 +18,7 @@ import pytest
 from e032.minicpc1.layouts import generate_layout
 from e032.minicpc1.presets import PRESETS
 from tests.test_datasets import TTS_MISSING
-from tests.test_end_to_end import ASR_DATA, TINY_SIZES, run
+from tests.test_end_to_end import ASR_DATA, TINY_SIZES, infer_tiny, run, train_tiny
 from tests.test_end_to_end import tree_digest as cpc1_tree_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,31 +51,8 @@ def run_stages_1_to_3(args: list[str], suffix: str, exp: Path, asr: tuple[Path, 
     """prepare_data.py, train_asr.py and infer.py of one run (``suffix``: ``_cpc2_p1``, ...)."""
     pretrained, overrides_file = asr
     run("prepare_data.py", *args, "num_workers=1", "resampler=soxr_hq")
-    run(
-        "train_asr.py",
-        str(REPO / "transformer_cpc1.yaml"),
-        f"--overrides_file={overrides_file}",
-        f"--data_folder={exp / f'asr_data{suffix}'}",
-        f"--output_folder={exp / f'asr{suffix}'}",
-        f"--pretrained_save_folder={pretrained}",
-        f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
-        "--number_of_epochs=121",
-        "--batch_size=4",
-        "--gradient_accumulation=1",
-        "--valid_beam_size=2",
-        "--test_beam_size=2",
-        "--valid_search_interval=1000",
-        "--ckpt_interval_minutes=0",
-        "--device=cpu",
-        "--noprogressbar",
-    )
-    run(
-        "infer.py",
-        *args,
-        f"asr_overrides_file={overrides_file}",
-        "asr_overrides={test_beam_size: 8}",
-        "device=cpu",
-    )
+    train_tiny(exp / f"asr_data{suffix}", exp / f"asr{suffix}", pretrained, overrides_file)
+    infer_tiny(args, overrides_file)
 
 
 def tree_digest(exp: Path) -> dict[str, str]:

@@ -20,18 +20,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.tiny_asr import TINY_ASR_SIZES
+
 REPO = Path(__file__).resolve().parents[1]
 ASR_DATA = REPO / "tests" / "data" / "train_asr"
-TINY_SIZES = {  # the architecture of the tiny 0.5.9 checkpoint (tests/data/train_asr/tiny_config.json)
-    "d_model": 32,
-    "nhead": 4,
-    "num_encoder_layers": 2,
-    "num_decoder_layers": 2,
-    "d_ffn": 64,
-    "cnn_channels": [8, 16, 16],
-    "transformer_input_size": 320,
-    "output_neurons": 100,
-}
+TINY_SIZES = TINY_ASR_SIZES  # the architecture of the tiny 0.5.9 checkpoint (its tiny_config.json)
 CSV_NAMES = [
     f"{ear}_{part}_{kind}.csv"
     for ear in ("left", "right", "binaural")
@@ -50,15 +43,14 @@ def run(*args: str) -> str:
     return proc.stdout
 
 
-def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) -> str:
-    hydra_args = [f"path.root={root}", f"path.exp_folder={exp}", "progress=false"]
-    run("prepare_data.py", *hydra_args, "num_workers=2")
+def train_tiny(data_folder: Path, output_folder: Path, pretrained: Path, overrides_file: Path) -> None:
+    """train_asr.py: one epoch of the tiny model from the tiny 0.5.9 checkpoint, on CPU."""
     run(
         "train_asr.py",
         str(REPO / "transformer_cpc1.yaml"),
         f"--overrides_file={overrides_file}",
-        f"--data_folder={exp / 'cpc1_asr_data'}",
-        f"--output_folder={exp / 'asr'}",
+        f"--data_folder={data_folder}",
+        f"--output_folder={output_folder}",
         f"--pretrained_save_folder={pretrained}",
         f"--tokenizer_file={ASR_DATA / 'tokenizer_100.model'}",
         "--number_of_epochs=121",
@@ -71,6 +63,10 @@ def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) ->
         "--device=cpu",
         "--noprogressbar",
     )
+
+
+def infer_tiny(hydra_args: list[str], overrides_file: Path) -> None:
+    """infer.py with the tiny model's sizes, beam 8, on CPU."""
     run(
         "infer.py",
         *hydra_args,
@@ -78,6 +74,13 @@ def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) ->
         "asr_overrides={test_beam_size: 8}",
         "device=cpu",
     )
+
+
+def run_recipe(root: Path, exp: Path, pretrained: Path, overrides_file: Path) -> str:
+    hydra_args = [f"path.root={root}", f"path.exp_folder={exp}", "progress=false"]
+    run("prepare_data.py", *hydra_args, "num_workers=2")
+    train_tiny(exp / "cpc1_asr_data", exp / "asr", pretrained, overrides_file)
+    infer_tiny(hydra_args, overrides_file)
     # a 1-epoch tiny model gives similarities the logistic fit cannot resolve on 6 dev signals
     return run("evaluate.py", *hydra_args, "allow_degenerate_fit=true")
 

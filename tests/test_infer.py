@@ -21,6 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import infer
+from e032 import inference
 from e032.similarity import decoder_similarity, encoder_similarity
 from tests.tiny_asr import TINY_ASR_SIZES
 
@@ -128,13 +129,13 @@ def test_outputs_hold_the_similarities_of_the_api(experiment, asr):
 
 def test_references_are_computed_once_per_scene(experiment, asr, tmp_path, monkeypatch):
     calls = []
-    original = infer.pair_representations
+    original = inference.pair_representations
 
     def counting(model, left, right):
         calls.append((left.name, right.name))
         return original(model, left, right)
 
-    monkeypatch.setattr(infer, "pair_representations", counting)
+    monkeypatch.setattr(inference, "pair_representations", counting)
     signals = infer.signal_table(infer.resolve_track(make_cfg(experiment)), "dev")
     infer.compute_part(asr, signals, tmp_path / "enc.json", tmp_path / "dec.json")
     refs = [c for c in calls if c[0].startswith("S00") and "_L" not in c[0]]
@@ -224,13 +225,13 @@ def _clone(experiment: Path, root: Path) -> Path:
 
 def _count_signals(monkeypatch) -> list[str]:
     computed = []
-    original = infer.signal_similarities
+    original = inference.signal_similarities
 
     def counting(asr, item, *args):
         computed.append(item.signal)
         return original(asr, item, *args)
 
-    monkeypatch.setattr(infer, "signal_similarities", counting)
+    monkeypatch.setattr(inference, "signal_similarities", counting)
     return computed
 
 
